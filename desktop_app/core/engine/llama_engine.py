@@ -1,0 +1,306 @@
+"""The inference engine: one GGUF model in llama.cpp, driven by messages.
+
+API (plain data in and out, so it can move to a child process unchanged):
+``load(path, options) -> ModelInfo``, ``generate(messages, params) ->
+Iterator[TextDelta | ReplyFinished]``, ``cancel()`` (from any thread),
+``unload()``, ``stats() -> dict``.
+
+One generation runs at a time, on the caller's thread. ``cancel`` is
+honoured within one token while decoding, and inside prompt evaluation
+through llama.cpp's abort callback, which is only installed while the prompt
+is being evaluated: it is a Python call per graph node, too costly per token.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import ctypes
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+from .. import hardware
+from ..errors import ContextOverflowError, EngineError, NoModelLoadedError
+from ..gguf_inspect import GGUFInfo, inspect_gguf
+from .llama_log import install_log_bridge
+from .prompt import CHATML_STOPS, CHATML_TEMPLATE, ChatPromptFormatter, StopMatcher
+from .types import (EngineEvent, GenerationParams, LoadOptions, Message, ModelInfo,
+                    ReplyFinished, ReplyStats, TextDelta)
+
+log = logging.getLogger(__name__)
+
+RANDOM_SEED = 0xFFFFFFFF  # llama.cpp's LLAMA_DEFAULT_SEED: a fresh random seed
+
+
+class _StderrToLog:
+    """A file-like that sends llama-cpp-python's Python-level prints to logging."""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            log.debug("llama-cpp-python: %s", text.rstrip())
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+class _LoadedModel:
+    def __init__(self, llama, info: ModelInfo, formatter: ChatPromptFormatter) -> None:
+        import llama_cpp
+
+        self.llama = llama
+        self.info = info
+        self.formatter = formatter
+        self.vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self._pieces: dict[int, bytes] = {}
+        self._piece_buf = ctypes.create_string_buffer(256)
+        self._is_eog = llama_cpp.llama_vocab_is_eog
+        self._to_piece = llama_cpp.llama_token_to_piece
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(self._is_eog(self.vocab, token))
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token, cached: the vocabulary is finite."""
+        cached = self._pieces.get(token)
+        if cached is None:
+            n = self._to_piece(self.vocab, token, self._piece_buf, 256, 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = self._to_piece(self.vocab, token, buf, -n, 0, False)
+                cached = buf.raw[:n]
+            else:
+                cached = self._piece_buf.raw[:n]
+            self._pieces[token] = cached
+        return cached
+
+
+class LlamaEngine:
+    def __init__(self, *, cpu: hardware.CpuInfo | None = None) -> None:
+        self._cpu = cpu or hardware.cpu_info()
+        self._model: _LoadedModel | None = None
+        self._cancel = threading.Event()
+        self._busy = threading.Lock()
+        self._last_stats: ReplyStats | None = None
+        self._abort_cb = None
+
+    # -- loading -----------------------------------------------------------
+    @property
+    def model_info(self) -> ModelInfo | None:
+        return self._model.info if self._model else None
+
+    def load(self, path: str | Path, options: LoadOptions = LoadOptions(), *,
+             name: str | None = None) -> ModelInfo:
+        """Load a GGUF. On any failure the previously loaded model stays loaded.
+
+        ``name`` is what people see (the catalog's name); by default the GGUF's own.
+        """
+        gguf = inspect_gguf(path)  # raises a ModelFileError naming what is wrong
+        with self._busy:
+            new = self._open(gguf, options, name)
+            old, self._model = self._model, new
+        if old is not None:
+            old.llama.close()
+        log.info("loaded %s (%s, ctx %d, %d threads)", new.info.name,
+                 new.info.quantization, new.info.context_size, new.info.n_threads)
+        return new.info
+
+    def _open(self, gguf: GGUFInfo, options: LoadOptions, name: str | None) -> _LoadedModel:
+        import llama_cpp
+
+        bridge = install_log_bridge()
+        bridge.take_errors()
+        n_threads = hardware.choose_threads(self._cpu, options.n_threads)
+        n_ctx = min(options.n_ctx, gguf.context_length or options.n_ctx)
+        started = time.perf_counter()
+        try:
+            # verbose=True keeps llama-cpp-python from swapping file descriptors;
+            # its Python-level prints are captured here, native logs by the bridge.
+            with contextlib.redirect_stderr(_StderrToLog()):  # type: ignore[type-var]
+                llama = llama_cpp.Llama(
+                    model_path=gguf.path, n_ctx=n_ctx, n_threads=n_threads,
+                    n_threads_batch=n_threads, n_batch=min(options.n_batch, n_ctx),
+                    n_gpu_layers=options.n_gpu_layers, verbose=True)
+            llama.verbose = False
+        except (ValueError, RuntimeError, OSError) as exc:
+            reason = "; ".join(bridge.take_errors()[-2:]) or str(exc)
+            raise EngineError(
+                f"llama.cpp could not load {Path(gguf.path).name}: {reason}") from exc
+        formatter, template_note = self._formatter_for(llama, gguf)
+        info = ModelInfo(
+            path=gguf.path, name=name or gguf.name or Path(gguf.path).stem,
+            architecture=gguf.architecture or "unknown",
+            quantization=gguf.quantization_label(), parameter_count=gguf.parameter_count,
+            file_size=gguf.file_size, context_size=llama.n_ctx(),
+            trained_context=gguf.context_length, n_threads=n_threads,
+            n_gpu_layers=options.n_gpu_layers, chat_template=template_note,
+            load_seconds=round(time.perf_counter() - started, 3))
+        return _LoadedModel(llama, info, formatter)
+
+    @staticmethod
+    def _formatter_for(llama, gguf: GGUFInfo) -> tuple[ChatPromptFormatter, str]:
+        model = llama._model
+        eos = model.token_get_text(llama.token_eos()) if llama.token_eos() >= 0 else ""
+        bos = model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
+        if gguf.chat_template:
+            return ChatPromptFormatter(gguf.chat_template, bos_token=bos, eos_token=eos), "embedded"
+        log.warning("%s has no chat template; using ChatML", gguf.path)
+        formatter = ChatPromptFormatter(CHATML_TEMPLATE, bos_token=bos, eos_token=eos,
+                                        extra_stops=CHATML_STOPS)
+        return formatter, "fallback: chatml (the file has no chat template)"
+
+    def unload(self) -> None:
+        with self._busy:
+            model, self._model = self._model, None
+        if model is not None:
+            model.llama.close()
+
+    # -- generating --------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop the running generation (thread-safe; a no-op when idle)."""
+        self._cancel.set()
+
+    def count_prompt_tokens(self, messages: list[Message]) -> int:
+        model = self._require_model()
+        return len(self._tokenize(model, model.formatter.render(messages).text))
+
+    def generate(self, messages: list[Message],
+                 params: GenerationParams = GenerationParams()) -> Iterator[EngineEvent]:
+        """Stream the assistant's answer to ``messages``; the last event is ReplyFinished.
+
+        A ``cancel()`` from the moment this returns stops the stream. Raises
+        ``ContextOverflowError`` (or another ``EngineError``) while iterating.
+        """
+        model = self._require_model()
+        self._cancel.clear()
+        return self._locked_generate(model, messages, params)
+
+    def _locked_generate(self, model: _LoadedModel, messages: list[Message],
+                         params: GenerationParams) -> Iterator[EngineEvent]:
+        with self._busy:
+            yield from self._generate(model, messages, params)
+
+    def _generate(self, model: _LoadedModel, messages: list[Message],
+                  params: GenerationParams) -> Iterator[EngineEvent]:
+        started = time.perf_counter()
+        rendered = model.formatter.render(messages)
+        tokens = self._tokenize(model, rendered.text)
+        n_ctx = model.info.context_size
+        if len(tokens) >= n_ctx:
+            raise ContextOverflowError(len(tokens), n_ctx)
+        llama = model.llama
+        cached = _shared_prefix(llama, tokens)
+        budget = min(params.max_tokens, n_ctx - len(tokens))
+        llama.set_seed(RANDOM_SEED if params.seed is None else params.seed)
+        stream = llama.generate(
+            tokens, temp=params.temperature, top_p=params.top_p, top_k=params.top_k,
+            min_p=params.min_p, repeat_penalty=params.repeat_penalty)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = StopMatcher(rendered.stop_strings)
+        parts: list[str] = []
+        n_out, first_at, reason = 0, None, "stop"
+        self._set_abort(llama, True)
+        try:
+            for token in _guard_abort(stream, self._cancel):
+                if first_at is None:
+                    first_at = time.perf_counter()
+                    self._set_abort(llama, False)
+                if self._cancel.is_set():
+                    reason = "cancelled"
+                    break
+                if model.is_end_of_generation(token):
+                    reason = "stop"
+                    break
+                n_out += 1
+                text, hit = stops.feed(decoder.decode(model.piece(token)))
+                if text:
+                    parts.append(text)
+                    yield TextDelta(text)
+                if hit:
+                    reason = "stop"
+                    break
+                if n_out >= budget:
+                    reason = "context_full" if budget < params.max_tokens else "length"
+                    break
+            else:
+                reason = "cancelled" if self._cancel.is_set() else "stop"
+        finally:
+            stream.close()
+            self._set_abort(llama, False)
+        if reason != "stop":
+            tail = stops.flush() + decoder.decode(b"", final=True)
+            if tail:
+                parts.append(tail)
+                yield TextDelta(tail)
+        finished = time.perf_counter()
+        stats = ReplyStats(
+            prompt_tokens=len(tokens), cached_prompt_tokens=cached, completion_tokens=n_out,
+            time_to_first_token_s=round((first_at or finished) - started, 4),
+            decode_tokens_per_s=_rate(n_out, first_at, finished),
+            total_s=round(finished - started, 4),
+            context_used=len(tokens) + n_out, context_size=n_ctx)
+        self._last_stats = stats
+        yield ReplyFinished(reason=reason, text="".join(parts), stats=stats)
+
+    def stats(self) -> dict:
+        return {
+            "model": self._model.info.to_dict() if self._model else None,
+            "last_reply": self._last_stats.to_dict() if self._last_stats else None,
+        }
+
+    # -- helpers -----------------------------------------------------------
+    def _require_model(self) -> _LoadedModel:
+        if self._model is None:
+            raise NoModelLoadedError("no model is loaded; choose one first")
+        return self._model
+
+    @staticmethod
+    def _tokenize(model: _LoadedModel, text: str) -> list[int]:
+        # The template already placed any BOS it wants, hence add_bos=False.
+        return model.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def _set_abort(self, llama, enabled: bool) -> None:
+        import llama_cpp
+
+        if enabled:
+            cancel = self._cancel
+
+            @llama_cpp.ggml_abort_callback
+            def should_abort(_data):  # called by ggml per graph node
+                return cancel.is_set()
+
+            self._abort_cb = should_abort
+        callback = self._abort_cb if enabled else llama_cpp.ggml_abort_callback()
+        llama_cpp.llama_set_abort_callback(llama.ctx, callback, None)
+
+
+def _guard_abort(stream: Iterator[int], cancel: threading.Event) -> Iterator[int]:
+    """Turn llama.cpp's abort-by-callback into a clean end of the stream."""
+    while True:
+        try:
+            token = next(stream)
+        except StopIteration:
+            return
+        except RuntimeError as exc:
+            if cancel.is_set():
+                return
+            raise EngineError(f"llama.cpp failed while generating: {exc}") from exc
+        yield token
+
+
+def _shared_prefix(llama, tokens: list[int]) -> int:
+    cached = 0
+    for a, b in zip(llama._input_ids, tokens):
+        if a != b:
+            break
+        cached += 1
+    return min(cached, max(0, len(tokens) - 1))
+
+
+def _rate(n_tokens: int, first_at: float | None, finished: float) -> float:
+    if first_at is None or n_tokens < 2 or finished <= first_at:
+        return 0.0
+    return round((n_tokens - 1) / (finished - first_at), 2)

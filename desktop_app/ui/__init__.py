@@ -1,0 +1,1 @@
+"""The Qt layer: widgets, the chat controller and the engine thread bridge."""

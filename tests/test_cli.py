@@ -1,0 +1,104 @@
+"""The ``scalpel`` command, run as a user would: a real process, the real model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def scalpel(*args, stdin: bytes | None = None, timeout: float = 300):
+    return subprocess.run(
+        [sys.executable, "-m", "desktop_app", *args], input=stdin, capture_output=True,
+        timeout=timeout, env={**os.environ})
+
+
+def text(result) -> tuple[str, str]:
+    return result.stdout.decode("utf-8", "replace"), result.stderr.decode("utf-8", "replace")
+
+
+def test_chat_prints_an_answer_and_exits_0(smollm2_path):
+    result = scalpel("chat", "--model", str(smollm2_path), "--temperature", "0",
+                     "--max-tokens", "24", "Say hi")
+    out, err = text(result)
+    assert result.returncode == 0, err
+    assert out.strip()
+    assert "llama_model_loader" not in err and "Traceback" not in err
+
+
+def test_chat_json_prints_stats_at_the_end(smollm2_path):
+    result = scalpel("chat", "--model", str(smollm2_path), "--temperature", "0",
+                     "--max-tokens", "8", "--json", "Say hi")
+    out, err = text(result)
+    assert result.returncode == 0, err
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["completion_tokens"] > 0 and stats["prompt_tokens"] > 0
+    assert stats["context_size"] > 0 and stats["decode_tokens_per_s"] >= 0
+
+
+def test_chat_by_model_id_uses_the_starter_model():
+    result = scalpel("chat", "--model", "smollm2-135m-instruct", "--temperature", "0",
+                     "--max-tokens", "4", "Hello")
+    assert result.returncode == 0, text(result)[1]
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("/no/such/model.gguf", "model file not found: /no/such/model.gguf"),
+    ("no-such-model", "no model with id 'no-such-model'"),
+])
+def test_bad_model_exits_1_with_one_line(model, expected):
+    result = scalpel("chat", "--model", model, "hi")
+    out, err = text(result)
+    assert result.returncode == 1
+    assert err.strip().count("\n") == 0, err
+    assert expected in err and "Traceback" not in err
+
+
+def test_non_gguf_file_exits_1_with_the_reason(tmp_path):
+    bogus = tmp_path / "photo.gguf"
+    bogus.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    result = scalpel("chat", "--model", str(bogus), "hi")
+    _, err = text(result)
+    assert result.returncode == 1
+    assert "not a GGUF model file" in err and err.strip().count("\n") == 0
+
+
+def test_usage_errors_exit_2():
+    assert scalpel("chat", "--max-tokens", "lots", "hi").returncode == 2
+    assert scalpel("frobnicate").returncode == 2
+    empty = scalpel("chat", "   ")
+    assert empty.returncode == 2 and "prompt is empty" in text(empty)[1]
+
+
+def test_repl_reads_turns_from_stdin_including_invalid_utf8(smollm2_path):
+    stdin = b"Say hi\n\n\xff\xfe broken bytes\n"
+    result = scalpel("chat", "--model", str(smollm2_path), "--temperature", "0",
+                     "--max-tokens", "6", "--json", stdin=stdin)
+    out, err = text(result)
+    assert result.returncode == 0, err
+    stats_lines = [line for line in out.splitlines() if line.startswith('{"reason"')]
+    assert len(stats_lines) == 2  # the blank line was skipped
+
+
+def test_models_list_and_version(scalpel_home):
+    listing = scalpel("models", "list", "--json")
+    assert listing.returncode == 0
+    models = json.loads(listing.stdout)
+    assert any(m["id"] == "smollm2-135m-instruct" and m["source"] == "starter" for m in models)
+    version = scalpel("--version")
+    assert version.returncode == 0 and version.stdout.decode().startswith("scalpel ")
+
+
+def test_doctor_reports_paths_threads_and_gpu(scalpel_home):
+    result = scalpel("doctor", "--json")
+    assert result.returncode == 0, text(result)[1]
+    report = json.loads(result.stdout)
+    assert report["paths"]["data"].startswith(str(scalpel_home))
+    assert 1 <= report["cpu"]["threads_chosen"] <= report["cpu"]["physical"]
+    assert isinstance(report["llama_cpp"]["gpu_offload"], bool)
+    assert report["models"]
+    human = scalpel("doctor")
+    assert "inference threads" in human.stdout.decode() and human.returncode == 0
