@@ -85,13 +85,19 @@ def main() -> int:
     tokens = bare.tokenize(prompt.encode(), add_bos=False, special=True)
 
     bare_rates, scalpel_rates, counts = [], [], set()
-    for _ in range(args.rounds):
+    def run_bare() -> None:
         rate, n = bare_loop_rate(bare, tokens, args.tokens)
         bare_rates.append(rate)
         counts.add(("bare", n))
+
+    def run_scalpel() -> None:
         rate, n = scalpel_rate(engine, args.tokens)
         scalpel_rates.append(rate)
         counts.add(("scalpel", n))
+
+    for round_no in range(args.rounds):  # ABBA order: neither side always goes first
+        for run in ((run_bare, run_scalpel) if round_no % 2 == 0 else (run_scalpel, run_bare)):
+            run()
 
     bare_median = statistics.median(bare_rates)
     scalpel_median = statistics.median(scalpel_rates)

@@ -29,7 +29,7 @@ def run_chat(args: argparse.Namespace, services: Services, *, model: str | None)
     if args.ctx:
         options = replace(options, n_ctx=args.ctx)
     engine = services.new_engine()
-    engine.load(ref.path, options)
+    engine.load(ref.path, options, name=ref.name)
     params = _params_from(args, services)
     history: list[Message] = [{"role": "system", "content": args.system}] if args.system else []
     try:

@@ -27,6 +27,10 @@ def window(qtbot, services):
 def load_starter(qtbot, window, services):
     with qtbot.waitSignal(window.bridge.model_loaded, timeout=LOAD_TIMEOUT_MS):
         window.load_model(services.registry.resolve(STARTER_ID))
+        assert window.loading and not window.model_combo.isEnabled()
+        assert not window.send_button.isEnabled()
+    assert not window.loading and window.model_combo.isEnabled()
+    assert window.send_button.isEnabled()
 
 
 def type_and_press_enter(qtbot, window, text):
@@ -59,7 +63,8 @@ def test_enter_sends_and_the_answer_streams_in_while_the_loop_keeps_turning(
     words = finished.text.split()[:3]
     assert all(word.strip("*_#`") in window.view.toPlainText() for word in words)
     assert [m["role"] for m in window.chat.history] == ["user", "assistant"]
-    assert window.send_button.text() == "Send"
+    assert window.send_button.text() == "Send" and window.send_button.isEnabled()
+    assert window.model_combo.isEnabled() and window.open_action.isEnabled()
     assert "tok/s" in window.status_speed.text()
     assert "context" in window.status_context.text()
 

@@ -57,10 +57,10 @@ class _Worker(QObject):
         self._buffer = buffer
         self._stop_requested = stop_requested
 
-    @Slot(str, object)
-    def load(self, path: str, options: LoadOptions) -> None:
+    @Slot(str, object, str)
+    def load(self, path: str, options: LoadOptions, name: str) -> None:
         try:
-            self.loaded.emit(self._engine.load(path, options))
+            self.loaded.emit(self._engine.load(path, options, name=name or None))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             self.load_failed.emit(path, _user_message(exc))
 
@@ -89,7 +89,7 @@ class EngineBridge(QObject):
     reply_finished = Signal(object)      # ReplyFinished
     reply_failed = Signal(str)
 
-    _request_load = Signal(str, object)
+    _request_load = Signal(str, object, str)
     _request_generate = Signal(object, object)
 
     def __init__(self, engine: LlamaEngine, parent: QObject | None = None) -> None:
@@ -117,10 +117,10 @@ class EngineBridge(QObject):
     def busy(self) -> bool:
         return self._busy
 
-    def load(self, path: str, options: LoadOptions) -> None:
+    def load(self, path: str, options: LoadOptions, name: str = "") -> None:
         self._busy = True
         self.model_loading.emit(path)
-        self._request_load.emit(path, options)
+        self._request_load.emit(path, options, name)
 
     def generate(self, messages: list, params: GenerationParams) -> None:
         self._busy = True

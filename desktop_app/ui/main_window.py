@@ -26,7 +26,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self._services = services
         self.bridge = bridge
-        self._loading_path: str | None = None
+        self._loading = False
         self.setWindowTitle("Scalpel")
         self.resize(920, 720)
 
@@ -92,14 +92,14 @@ class MainWindow(QMainWindow):
         self.loading_bar.setRange(0, 0)
         self.loading_bar.setMaximumWidth(120)
         self.loading_bar.setAccessibleName("Loading model")
-        self.loading_bar.hide()
         toolbar = QToolBar("Model")
         toolbar.setMovable(False)
         toolbar.addWidget(QLabel(" Model: "))
         toolbar.addWidget(self.model_combo)
         toolbar.addAction(self.open_action)
         toolbar.addAction(self.new_chat_action)
-        toolbar.addWidget(self.loading_bar)
+        self.loading_action = toolbar.addWidget(self.loading_bar)
+        self.loading_action.setVisible(False)
         self.addToolBar(toolbar)
 
         file_menu = self.menuBar().addMenu("&File")
@@ -143,8 +143,7 @@ class MainWindow(QMainWindow):
         if self.bridge.busy:
             self.show_error("Wait for the current answer or model load to finish, or press Stop.")
             return
-        self._loading_path = str(ref.path)
-        self.bridge.load(str(ref.path), self._services.load_options())
+        self.bridge.load(str(ref.path), self._services.load_options(), ref.name)
 
     def open_model_file(self, path: str | None = None) -> None:
         if path is None:
@@ -168,13 +167,13 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_model_loading(self, path: str) -> None:
-        self.loading_bar.show()
+        self._set_loading(True)
         self.status_model.setText(f"Loading {Path(path).name}…")
         self._update_controls()
 
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo) -> None:
-        self.loading_bar.hide()
+        self._set_loading(False)
         self.chat.set_model(info)
         self.errors.hide()
         try:
@@ -191,7 +190,7 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def _on_model_load_failed(self, path: str, message: str) -> None:
-        self.loading_bar.hide()
+        self._set_loading(False)
         self.show_error(message)
         current = self.chat.model
         self.status_model.setText(f"{current.name} (still loaded)" if current else "No model loaded")
@@ -237,8 +236,16 @@ class MainWindow(QMainWindow):
         self.status_ttft.setText(f"first token {stats.time_to_first_token_s:.2f} s")
         self.status_context.setText(f"context {stats.context_used:,} / {stats.context_size:,}")
 
+    def _set_loading(self, loading: bool) -> None:
+        self._loading = loading
+        self.loading_action.setVisible(loading)
+
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
     def _update_controls(self) -> None:
-        loading = self.loading_bar.isVisible()
+        loading = self._loading
         answering = self.chat.answering
         self.model_combo.setEnabled(not loading and not answering)
         self.open_action.setEnabled(not loading and not answering)
