@@ -102,3 +102,31 @@ def test_doctor_reports_paths_threads_and_gpu(scalpel_home):
     assert report["models"]
     human = scalpel("doctor")
     assert "inference threads" in human.stdout.decode() and human.returncode == 0
+
+
+def test_scalpel_with_a_model_opens_the_window_and_loads_it(scalpel_home, smollm2_path):
+    import time
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    app = subprocess.Popen([sys.executable, "-m", "desktop_app", "--model", str(smollm2_path)],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log = scalpel_home / "logs" / "scalpel.log"
+    settings = scalpel_home / "config" / "settings.json"
+    deadline = time.monotonic() + 180  # a generous limit, not a speed requirement
+    try:
+        while time.monotonic() < deadline and app.poll() is None:
+            if settings.exists() and "last_model" in settings.read_text():
+                break
+            time.sleep(0.2)
+        assert app.poll() is None, app.communicate()[1].decode()
+        assert "loaded SmolLM2 135M Instruct (starter)" in log.read_text()
+        assert json.loads(settings.read_text())["last_model"] == str(smollm2_path)
+    finally:
+        app.terminate()
+        app.wait(30)
+
+
+def test_scalpel_with_a_missing_model_does_not_open_a_window():
+    result = scalpel("--model", "/no/such/model.gguf")
+    assert result.returncode == 1
+    assert "model file not found" in text(result)[1]

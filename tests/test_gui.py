@@ -69,13 +69,17 @@ def test_enter_sends_and_the_answer_streams_in_while_the_loop_keeps_turning(
     assert "context" in window.status_context.text()
 
 
-def test_stop_ends_the_answer_and_marks_it(qtbot, window, services):
+@pytest.mark.parametrize("how", ["stop button", "escape key"])
+def test_stop_ends_the_answer_and_marks_it(qtbot, window, services, how):
     services.settings.max_tokens = 800
     load_starter(qtbot, window, services)
     with qtbot.waitSignal(window.bridge.text_ready, timeout=REPLY_TIMEOUT_MS):
         type_and_press_enter(qtbot, window, "Tell me a very long story about a dragon.")
     with qtbot.waitSignal(window.bridge.reply_finished, timeout=REPLY_TIMEOUT_MS) as done:
-        qtbot.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
+        if how == "stop button":
+            qtbot.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
+        else:
+            qtbot.keyClick(window.prompt, Qt.Key.Key_Escape)
     assert done.args[0].reason == "cancelled"
     assert done.args[0].stats.completion_tokens < 800
     assert "Stopped." in window.view.toPlainText()
