@@ -58,6 +58,42 @@ def scalpel_rate(engine: LlamaEngine, max_tokens: int) -> tuple[float, int]:
     return finished.stats.decode_tokens_per_s, finished.stats.completion_tokens
 
 
+def scalpel_overhead(engine: LlamaEngine, max_tokens: int) -> tuple[float, float]:
+    """Time Scalpel spends per token outside llama-cpp-python's generator.
+
+    Unlike tok/s, this barely moves with machine noise: it is the cost this
+    project adds (template, tokenizing, stop strings, UTF-8, events), as an
+    upper bound (the timing wrapper itself costs a little).
+    """
+    llama = engine._model.llama
+    original = llama.generate
+    inside = [0.0]
+
+    def timed_generate(*args, **kwargs):
+        stream = original(*args, **kwargs)
+        while True:
+            started = time.perf_counter()
+            try:
+                token = next(stream)
+            except StopIteration:
+                inside[0] += time.perf_counter() - started
+                return
+            inside[0] += time.perf_counter() - started
+            yield token
+
+    llama.generate = timed_generate
+    try:
+        started = time.perf_counter()
+        events = list(engine.generate(MESSAGES, GenerationParams(temperature=0.0,
+                                                                 max_tokens=max_tokens)))
+        total = time.perf_counter() - started
+    finally:
+        del llama.generate
+    n = events[-1].stats.completion_tokens
+    overhead = total - inside[0]
+    return overhead / n * 1e6, overhead / total * 100
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="GGUF path (default: the starter SmolLM2)")
@@ -112,6 +148,9 @@ def main() -> int:
           f"{', '.join(f'{r:.1f}' for r in scalpel_rates)} |")
     print()
     print(f"ratio Scalpel / bare: {scalpel_median / bare_median:.3f} (target >= 0.97)")
+    per_token_us, share = scalpel_overhead(engine, args.tokens)
+    print(f"Scalpel's own time outside llama-cpp-python: {per_token_us:.0f} us per token "
+          f"({share:.2f}% of the reply's wall time)")
     engine.unload()
     bare.close()
     return 0
