@@ -135,10 +135,10 @@ def test_a_bad_file_keeps_the_previous_model(engine, tmp_path, name, content, er
 def test_a_truncated_model_names_the_sizes(engine, tmp_path, smollm2_path):
     cut = tmp_path / "cut.gguf"
     with open(smollm2_path, "rb") as src:
-        cut.write_bytes(src.read(50 * 1024 * 1024))
+        cut.write_bytes(src.read(50_000_000))
     with pytest.raises(TruncatedModelError) as caught:
         engine.load(cut)
-    assert "truncated" in str(caught.value) and "50 MB" in str(caught.value)
+    assert "truncated" in str(caught.value) and "50 MB of 98 MB" in str(caught.value)
 
 
 def test_llama_cpp_logs_go_to_python_logging_not_stderr(smollm2_path, caplog, capfd):

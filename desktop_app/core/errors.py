@@ -9,17 +9,17 @@ anything that went wrong inside llama.cpp) and show ``str(error)``.
 
 from __future__ import annotations
 
-MB = 1024 * 1024
+MB = 1000 * 1000  # decimal units, as the Hub and file managers show sizes
 
 
 def format_size(n_bytes: int) -> str:
     """Human size with one unit, e.g. ``98 MB`` or ``1.4 GB``."""
-    if n_bytes >= 1024 * MB:
-        return f"{n_bytes / (1024 * MB):.1f} GB"
+    if n_bytes >= 1000 * MB:
+        return f"{n_bytes / (1000 * MB):.1f} GB"
     if n_bytes >= MB:
         return f"{n_bytes / MB:.0f} MB"
-    if n_bytes >= 1024:
-        return f"{n_bytes / 1024:.0f} KB"
+    if n_bytes >= 1000:
+        return f"{n_bytes / 1000:.0f} KB"
     return f"{n_bytes} bytes"
 
 
@@ -80,3 +80,35 @@ class ContextOverflowError(EngineError):
         )
         self.prompt_tokens = prompt_tokens
         self.context_size = context_size
+
+
+class DownloadError(ScalpelError):
+    """A model download failed; nothing half-installed is left behind."""
+
+
+class NetworkUnavailableError(DownloadError):
+    """The Hub (or mirror) could not be reached at all."""
+
+
+class RemoteNotFoundError(DownloadError):
+    """The repository, revision or file does not exist on the Hub."""
+
+
+class AccessDeniedError(DownloadError):
+    """The repository is gated or private (HTTP 401/403)."""
+
+
+class DownloadStalledError(DownloadError):
+    """No bytes arrived for too long, even after retries."""
+
+
+class DiskFullError(DownloadError):
+    """Not enough free disk space for the file."""
+
+
+class IntegrityError(DownloadError):
+    """The downloaded bytes do not match the expected sha256 or size."""
+
+
+class DownloadCancelledError(DownloadError):
+    """The person cancelled the download (the partial file is kept to resume)."""

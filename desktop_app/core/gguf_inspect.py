@@ -20,7 +20,7 @@ from .errors import (ModelFileError, ModelNotFoundError, NotGGUFError, Truncated
 
 MAGIC = b"GGUF"
 MAX_COUNT = 10_000_000          # tensors or metadata keys; real models have < 100k
-MAX_STRING = 256 * 1024 * 1024  # one metadata string; chat templates are a few KB
+MAX_STRING = 64 * 1024 * 1024   # one metadata string; chat templates are a few KB
 MAX_SMALL_ARRAY = 64            # arrays up to this length are kept in metadata
 MAX_DIMS = 4                    # GGML_MAX_DIMS
 MAX_NESTING = 4                 # arrays of arrays; real files use none
@@ -77,11 +77,25 @@ class GGUFInfo:
         value = self.metadata.get(key)
         return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
-    architecture = property(lambda self: self._get("general.architecture", str))
-    name = property(lambda self: self._get("general.name", str))
-    chat_template = property(lambda self: self._get("tokenizer.chat_template", str))
-    context_length = property(lambda self: self._get(f"{self.architecture}.context_length", int))
-    block_count = property(lambda self: self._get(f"{self.architecture}.block_count", int))
+    @property
+    def architecture(self) -> str | None:
+        return self._get("general.architecture", str)
+
+    @property
+    def name(self) -> str | None:
+        return self._get("general.name", str)
+
+    @property
+    def context_length(self) -> int | None:
+        return self._get(f"{self.architecture}.context_length", int)
+
+    @property
+    def block_count(self) -> int | None:
+        return self._get(f"{self.architecture}.block_count", int)
+
+    @property
+    def chat_template(self) -> str | None:
+        return self._get("tokenizer.chat_template", str)
 
     @property
     def file_type(self) -> str | None:
@@ -109,7 +123,12 @@ class _Reader:
     def error(self, reason: str) -> ModelFileError:
         return ModelFileError(f"{self.name} has a corrupt header: {reason}", path=self.path)
 
-    def _truncated(self) -> TruncatedModelError:
+    def unsupported(self, value_type: int, key: str) -> UnsupportedGGUFError:
+        return UnsupportedGGUFError(
+            f"{self.name} uses metadata type {value_type} (key {key!r}), which Scalpel cannot "
+            "read; the file may be corrupt or newer than this version", path=self.path)
+
+    def truncated(self) -> TruncatedModelError:
         return TruncatedModelError(
             "model file is truncated: it ends inside its header "
             f"({format_size(self.size)}): {self.name}", path=self.path, actual_size=self.size)
@@ -120,7 +139,7 @@ class _Reader:
             return
         start = self.tell()
         if n > self.size - start:
-            raise self._truncated()
+            raise self.truncated()
         self._f.seek(start)
         self._buf, self._base, self._pos = self._f.read(max(n, _CHUNK)), start, 0
 
@@ -137,7 +156,7 @@ class _Reader:
     def skip(self, n: int) -> None:
         self._pos += n  # the next read refills the window if this left it
         if self.tell() > self.size:
-            raise self._truncated()
+            raise self.truncated()
 
     def skip_strings(self, n: int) -> None:
         """Move past ``n`` strings, reading only their lengths (the hot loop)."""
@@ -161,20 +180,15 @@ class _Reader:
         return n
 
 
-def _unsupported(r: _Reader, value_type: int, key: str) -> UnsupportedGGUFError:
-    return UnsupportedGGUFError(
-        f"{r.name} uses metadata type {value_type} (key {key!r}), which Scalpel cannot read; "
-        "the file may be corrupt or newer than this version", path=r.path)
-
-
-def _read_value(r: _Reader, value_type: int, key: str, arrays: dict[str, int], depth=0):
+def _read_value(r: _Reader, value_type: int, key: str, arrays: dict[str, int],
+                depth: int = 0) -> object:
     """One metadata value; an array too long to keep is skipped and returns None."""
     if value_type in _SCALARS:
         return r.unpack(_SCALARS[value_type])
     if value_type == _STRING:
         return r.string()
     if value_type != _ARRAY:
-        raise _unsupported(r, value_type, key)
+        raise r.unsupported(value_type, key)
     if depth >= MAX_NESTING:
         raise r.error(f"arrays nested too deep (key {key!r})")
     item_type, n = r.unpack(_U32), r.unpack(_U64)
@@ -192,9 +206,9 @@ def _skip_array(r: _Reader, item_type: int, n: int, key: str, depth: int) -> Non
         return
     smallest = {_STRING: 8, _ARRAY: 12}.get(item_type)
     if smallest is None:
-        raise _unsupported(r, item_type, key)
+        raise r.unsupported(item_type, key)
     if n * smallest > r.size - r.tell():
-        raise r._truncated()
+        raise r.truncated()
     if item_type == _STRING:
         r.skip_strings(n)
         return
@@ -263,8 +277,8 @@ def _file_size(path: Path, shown: str) -> int:
 def inspect_gguf(path: str | os.PathLike, *, check_size: bool = True) -> GGUFInfo:
     """Parse the header of the GGUF at ``path``; raise a ModelFileError if unusable."""
     shown, file = os.fspath(path), Path(path)
-    size = _file_size(file, shown)
     try:
+        size = _file_size(file, shown)
         with open(file, "rb", buffering=0) as stream:
             return _parse(_Reader(stream, shown, size), file, check_size)
     except OSError as exc:
