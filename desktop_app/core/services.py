@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from functools import cached_property
+from typing import Callable
+
 from . import hardware
+from .catalog import Catalog, load_catalog
+from .downloads.hub import HubClient
+from .downloads.library import ModelLibrary
+from .downloads.manager import DownloadManager, DownloadStatus
 from .engine import LlamaEngine, LoadOptions
 from .models import ModelRef, ModelRegistry
 from .paths import Paths
@@ -25,7 +32,28 @@ class Services:
 
     def __post_init__(self) -> None:
         self.registry = ModelRegistry(self.paths.models_dir,
-                                      opened_paths=self.settings.recent_models)
+                                      opened_paths=self.settings.recent_models,
+                                      library=self.library, catalog=self.catalog)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return load_catalog()
+
+    @cached_property
+    def library(self) -> ModelLibrary:
+        return ModelLibrary(self.paths.models_dir)
+
+    @property
+    def downloads_dir(self):
+        return self.paths.data_dir / "downloads"
+
+    def hub_client(self) -> HubClient:
+        return HubClient(endpoint=self.settings.hub_endpoint, token=self.settings.hub_token)
+
+    def new_download_manager(self, on_change: Callable[[DownloadStatus], None] | None = None
+                             ) -> DownloadManager:
+        return DownloadManager(models_dir=self.paths.models_dir, work_dir=self.downloads_dir,
+                               hub=self.hub_client(), on_change=on_change)
 
     def new_engine(self) -> LlamaEngine:
         return LlamaEngine(cpu=self.cpu)

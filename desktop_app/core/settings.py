@@ -29,6 +29,8 @@ class Settings:
     max_tokens: int = 1024
     temperature: float = 0.7
     last_model: str | None = None       # model id or path
+    hub_endpoint: str | None = None     # an internal mirror; default: HF_ENDPOINT or the Hub
+    hub_token: str | None = None        # for gated repos; default: HF_TOKEN / `hf auth login`
     recent_models: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 

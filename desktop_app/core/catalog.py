@@ -1,0 +1,175 @@
+"""The curated list of downloadable models shipped in ``resources/catalog.json``.
+
+The catalog is data: each entry names a public Hugging Face repo and one GGUF
+file in it, with what a person needs to choose (size, tasks, license) and what
+the fit estimate needs (layers, KV heads, head size). Loading validates every
+entry so a bad edit fails with a message naming the file, the entry and the field.
+Keys the loader does not know (such as ``source_checked``) are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .resources import resource_path
+
+TASKS = ("chat", "code", "writing", "summarize", "translate", "reasoning", "json")
+CATALOG_VERSION = 1
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    id: str
+    name: str
+    repo: str
+    filename: str
+    revision: str | None
+    size_bytes: int
+    sha256: str | None
+    parameters: int
+    quantization: str
+    context_length: int
+    license: str
+    tasks: tuple[str, ...]
+    description: str
+    n_layers: int | None
+    n_kv_heads: int | None
+    head_dim: int | None
+    moe: bool = False
+
+    def kv_bytes_per_token(self) -> int | None:
+        """Bytes of f16 KV cache one token takes: K and V, every layer; None if unknown."""
+        if not (self.n_layers and self.n_kv_heads and self.head_dim):
+            return None
+        return 2 * self.n_layers * self.n_kv_heads * self.head_dim * 2
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["tasks"] = list(self.tasks)
+        return data
+
+
+class Catalog:
+    """Read-only lookups over the validated entries."""
+
+    def __init__(self, entries: tuple[CatalogEntry, ...] | list[CatalogEntry]) -> None:
+        self.entries: tuple[CatalogEntry, ...] = tuple(entries)
+        self._by_id = {entry.id: entry for entry in self.entries}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def get(self, id: str) -> CatalogEntry | None:
+        return self._by_id.get(id)
+
+    def find(self, *, task: str | None = None, text: str = "") -> list[CatalogEntry]:
+        """Entries good at ``task`` whose name, id, description or repo contain ``text``."""
+        if task is not None and task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
+        needle = text.strip().lower()
+        return [
+            entry for entry in self.entries
+            if (task is None or task in entry.tasks)
+            and (not needle or needle in " ".join(
+                (entry.name, entry.id, entry.description, entry.repo)).lower())
+        ]
+
+    def by_file(self, repo: str, filename: str) -> CatalogEntry | None:
+        """The entry for this repo and file (repo compared case-insensitively, as the Hub does)."""
+        for entry in self.entries:
+            if entry.repo.lower() == repo.lower() and entry.filename == filename:
+                return entry
+        return None
+
+
+# field -> (accepted types, required)
+_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "id": ((str,), True), "name": ((str,), True), "repo": ((str,), True),
+    "filename": ((str,), True), "revision": ((str, type(None)), False),
+    "size_bytes": ((int,), True), "sha256": ((str, type(None)), False),
+    "parameters": ((int,), True), "quantization": ((str,), True),
+    "context_length": ((int,), True), "license": ((str,), True),
+    "tasks": ((list,), True), "description": ((str,), True),
+    "n_layers": ((int, type(None)), False), "n_kv_heads": ((int, type(None)), False),
+    "head_dim": ((int, type(None)), False), "moe": ((bool,), False),
+}
+_TYPE_NAMES = {str: "text", int: "a whole number", list: "a list", bool: "true or false",
+               type(None): "null"}
+
+
+def _entry_from(raw: object, where: str) -> CatalogEntry:
+    """Validate one raw JSON object; ``where`` names file and entry in messages."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} is not an object")
+    values: dict[str, Any] = {}
+    for field, (kinds, required) in _FIELDS.items():
+        if field not in raw:
+            if required:
+                raise ConfigError(f"{where} is missing the field {field!r}")
+            values[field] = False if field == "moe" else None
+            continue
+        value = raw[field]
+        is_bool = isinstance(value, bool)
+        if not isinstance(value, kinds) or (is_bool and bool not in kinds):
+            wanted = " or ".join(_TYPE_NAMES[k] for k in kinds)
+            raise ConfigError(f"{where}: field {field!r} must be {wanted}, not {value!r}")
+        values[field] = value
+    for field in ("id", "name", "repo", "filename", "quantization", "license"):
+        if not values[field].strip():
+            raise ConfigError(f"{where}: field {field!r} is empty")
+    for field in ("size_bytes", "parameters", "context_length",
+                  "n_layers", "n_kv_heads", "head_dim"):
+        if values[field] is not None and values[field] <= 0:
+            raise ConfigError(f"{where}: field {field!r} must be positive, not {values[field]}")
+    if not values["filename"].lower().endswith(".gguf"):
+        raise ConfigError(f"{where}: field 'filename' must name a .gguf file")
+    sha = values["sha256"]
+    if sha is not None and not _SHA256.fullmatch(sha.lower()):
+        raise ConfigError(f"{where}: field 'sha256' must be 64 hex characters or null")
+    tasks = values["tasks"]
+    unknown = [t for t in tasks if t not in TASKS]
+    if not tasks or unknown:
+        raise ConfigError(f"{where}: field 'tasks' has unknown task(s) {unknown or '(none given)'}; "
+                          f"known tasks: {', '.join(TASKS)}")
+    values["tasks"] = tuple(tasks)
+    values["sha256"] = sha.lower() if sha else None
+    return CatalogEntry(**values)
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """Read and validate the catalog; raise ConfigError naming what is wrong."""
+    path = Path(path) if path is not None else resource_path("catalog.json")
+    shown = path.name
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"model catalog not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read model catalog {shown}: {exc.strerror or exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"model catalog {shown} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+        raise ConfigError(f"model catalog {shown} must be an object with a 'models' list")
+    if data.get("version", CATALOG_VERSION) != CATALOG_VERSION:
+        raise ConfigError(f"model catalog {shown} has version {data.get('version')!r}; "
+                          f"this Scalpel reads version {CATALOG_VERSION}")
+    entries: list[CatalogEntry] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(data["models"]):
+        label = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        where = f"{shown}: model #{index}" + (f" ({label})" if label else "")
+        entry = _entry_from(raw, where)
+        if entry.id in seen:
+            raise ConfigError(f"{where}: duplicate id {entry.id!r}")
+        seen.add(entry.id)
+        entries.append(entry)
+    return Catalog(entries)

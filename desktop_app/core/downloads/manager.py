@@ -1,0 +1,221 @@
+"""The download queue: one worker thread, several queued, each cancellable.
+
+Qt-free. Listeners get a :class:`DownloadStatus` snapshot (plain data) on
+every change, from the worker thread; the GUI bridge polls ``statuses()``
+on a timer instead. Partial files live in ``work_dir`` and are resumed by
+the next attempt at the same file, in this process or a later one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DownloadCancelledError, DownloadError, ScalpelError
+from .fetch import download_file
+from .hub import HubClient
+from .installed import InstalledStore, destination_for
+from .transfer import TransferPolicy, TransferProgress
+
+log = logging.getLogger(__name__)
+
+ORPHAN_AGE_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class DownloadRequest:
+    repo: str
+    filename: str
+    revision: str | None = None
+    expected_sha256: str | None = None
+    catalog_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DownloadStatus:
+    id: int
+    request: DownloadRequest
+    state: str = "queued"   # queued, resolving, checking, downloading, verifying, done, failed, cancelled
+    downloaded: int = 0
+    total: int = 0
+    resumed_from: int = 0
+    speed_bps: float = 0.0
+    eta_s: float | None = None
+    error: str | None = None
+    path: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+
+@dataclass
+class _Job:
+    status: DownloadStatus
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class DownloadManager:
+    def __init__(self, *, models_dir: Path, work_dir: Path, hub: HubClient,
+                 policy: TransferPolicy = TransferPolicy(),
+                 on_change: Callable[[DownloadStatus], None] | None = None) -> None:
+        self.models_dir, self.work_dir, self.hub = Path(models_dir), Path(work_dir), hub
+        self.installed = InstalledStore(self.models_dir)
+        self.policy = policy
+        self._on_change = on_change
+        self._jobs: dict[int, _Job] = {}
+        self._ids = itertools.count(1)
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+
+    # -- queue ---------------------------------------------------------------
+    def enqueue(self, request: DownloadRequest) -> int:
+        with self._lock:
+            for job in self._jobs.values():
+                if job.status.request == request and not job.status.finished:
+                    return job.status.id  # already queued or running
+            job_id = next(self._ids)
+            self._jobs[job_id] = _Job(DownloadStatus(job_id, request))
+        self._queue.put(job_id)
+        self._ensure_worker()
+        self._notify(job_id)
+        return job_id
+
+    def cancel(self, job_id: int) -> None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job and not job.status.finished:
+            job.cancel.set()
+            if job.status.state == "queued":
+                self._update(job_id, state="cancelled", error="cancelled")
+
+    def statuses(self) -> list[DownloadStatus]:
+        with self._lock:
+            return [job.status for job in self._jobs.values()]
+
+    def status(self, job_id: int) -> DownloadStatus:
+        with self._lock:
+            return self._jobs[job_id].status
+
+    def wait(self, job_id: int, timeout: float | None = None) -> DownloadStatus:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.status(job_id).finished:
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return self.status(job_id)
+
+    def shutdown(self) -> None:
+        for status in self.statuses():
+            self.cancel(status.id)
+        self._queue.put(None)
+        if self._worker:
+            self._worker.join(timeout=30)
+
+    # -- one download, synchronously (CLI and worker) --------------------------
+    def download(self, request: DownloadRequest, *,
+                 on_progress: Callable[[TransferProgress], None] = lambda p: None,
+                 cancel: threading.Event | None = None) -> Path:
+        remote = self.hub.describe_file(request.repo, request.filename, request.revision)
+        dest = destination_for(self.models_dir, request.repo, request.filename)
+        path = download_file(remote, dest, work_dir=self.work_dir,
+                             expected_sha256=request.expected_sha256, token=self.hub.token,
+                             on_progress=on_progress, cancel=cancel, policy=self.policy)
+        self.installed.record(path, sha256=_final_sha(request, remote.sha256, path),
+                              size=remote.size, source="hub", repo=request.repo,
+                              filename=request.filename, commit=remote.commit,
+                              catalog_id=request.catalog_id)
+        return path
+
+    # -- partial files ---------------------------------------------------------
+    def pending(self) -> list[DownloadRequest]:
+        """Downloads a previous run left unfinished, to offer or resume."""
+        found = []
+        for record in sorted(self.work_dir.glob("*.json")):
+            try:
+                remote = json.loads(record.read_text())["remote"]
+                found.append(DownloadRequest(remote["repo"], remote["filename"],
+                                             remote.get("revision"), remote.get("sha256")))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return found
+
+    def clean_orphans(self, *, max_age_s: float = ORPHAN_AGE_S) -> int:
+        """Delete partials with no record, records with no partial, and stale ones."""
+        removed = 0
+        if not self.work_dir.is_dir():
+            return 0
+        now = time.time()
+        for path in self.work_dir.iterdir():
+            stem_pair = path.with_suffix(".json" if path.suffix == ".part" else ".part")
+            stale = now - path.stat().st_mtime > max_age_s
+            orphan = path.suffix in (".part", ".json") and not stem_pair.exists()
+            if orphan or stale or path.suffix not in (".part", ".json"):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    # -- worker ----------------------------------------------------------------
+    def _ensure_worker(self) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._run, name="scalpel-downloads",
+                                            daemon=True)
+            self._worker.start()
+
+    def _run(self) -> None:
+        while (job_id := self._queue.get()) is not None:
+            with self._lock:
+                job = self._jobs[job_id]
+            if job.status.finished:
+                continue
+            self._run_job(job)
+
+    def _run_job(self, job: _Job) -> None:
+        job_id = job.status.id
+        self._update(job_id, state="resolving")
+
+        def progress(p: TransferProgress) -> None:
+            self._update(job_id, state=p.state, downloaded=p.downloaded, total=p.total,
+                         resumed_from=p.resumed_from, speed_bps=p.speed_bps, eta_s=p.eta_s)
+
+        try:
+            path = self.download(job.status.request, on_progress=progress, cancel=job.cancel)
+        except DownloadCancelledError:
+            self._update(job_id, state="cancelled", error="cancelled; the part already "
+                         "downloaded is kept and a new download resumes from it")
+        except ScalpelError as exc:
+            self._update(job_id, state="failed", error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - never let the worker die silently
+            log.exception("download failed unexpectedly")
+            self._update(job_id, state="failed",
+                         error=str(DownloadError(f"the download failed ({type(exc).__name__})")))
+        else:
+            self._update(job_id, state="done", path=str(path), eta_s=0.0,
+                         downloaded=self.status(job_id).total or path.stat().st_size)
+
+    def _update(self, job_id: int, **changes) -> None:
+        with self._lock:
+            job = self._jobs[job_id]
+            job.status = replace(job.status, **changes)
+        self._notify(job_id)
+
+    def _notify(self, job_id: int) -> None:
+        if self._on_change:
+            self._on_change(self.status(job_id))
+
+
+def _final_sha(request: DownloadRequest, remote_sha: str | None, path: Path) -> str:
+    known = request.expected_sha256 or remote_sha
+    if known:
+        return known.lower()  # download_file verified the bytes against it
+    from .installed import sha256_of
+
+    return sha256_of(path)

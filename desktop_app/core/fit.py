@@ -1,0 +1,133 @@
+"""Will a model fit in this machine's memory? A deliberately simple estimate.
+
+Memory needed to run a GGUF with llama.cpp is roughly:
+
+    model file (mmapped weights)
+  + KV cache: bytes per token x context size (f16 cache)
+  + a fixed overhead for compute buffers and the runtime (300 MB by default)
+
+When the KV size per token is unknown it is guessed as 15% of the file size.
+The verdict compares that with free and total memory:
+
+* "fits"      needed <= 70% of available memory
+* "tight"     needed <= available, or needed <= 90% of total (the OS can free
+              caches, but other programs may get slow)
+* "wont_fit"  otherwise
+* "unknown"   no memory figures (e.g. psutil missing)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .gguf_inspect import GGUFInfo
+from .hardware import MemoryInfo
+
+GB = 1024 ** 3
+DEFAULT_OVERHEAD = 300 * 2 ** 20
+UNKNOWN_KV_SHARE = 0.15   # KV guess as a share of the file size
+FITS_SHARE = 0.7          # of available memory
+TIGHT_TOTAL_SHARE = 0.9   # of total memory
+
+_LABELS = {"fits": "Fits", "tight": "Tight", "wont_fit": "Won't fit", "unknown": "Unknown"}
+
+
+def _gb(n_bytes: int) -> str:
+    return f"{n_bytes / GB:.1f} GB"
+
+
+@dataclass(frozen=True)
+class FitEstimate:
+    verdict: str                 # "fits" | "tight" | "wont_fit" | "unknown"
+    needed_bytes: int            # file + KV cache for n_ctx + overhead
+    available_bytes: int | None
+    total_bytes: int | None
+    kv_cache_bytes: int
+    detail: str                  # multi-line text for a tooltip
+
+    @property
+    def label(self) -> str:
+        return _LABELS.get(self.verdict, "Unknown")
+
+
+def _verdict(needed: int, available: int | None, total: int | None) -> str:
+    if available is None and total is None:
+        return "unknown"
+    if available is not None and needed <= FITS_SHARE * available:
+        return "fits"
+    if (available is not None and needed <= available) or \
+            (total is not None and needed <= TIGHT_TOTAL_SHARE * total):
+        return "tight"
+    return "wont_fit"
+
+
+_MEANINGS = {
+    "fits": "It should run comfortably alongside your other programs.",
+    "tight": "It may run, but close other programs first; the system may swap and slow down.",
+    "wont_fit": "This machine does not have enough memory for it; pick a smaller model "
+                "or a shorter context.",
+    "unknown": "Scalpel could not read how much memory this machine has.",
+}
+
+
+def estimate_fit(*, file_size: int, kv_bytes_per_token: int | None, n_ctx: int,
+                 memory: MemoryInfo | None,
+                 overhead_bytes: int = DEFAULT_OVERHEAD) -> FitEstimate:
+    """Estimate memory for ``file_size`` bytes of weights at ``n_ctx`` tokens of context."""
+    file_size, n_ctx = max(0, int(file_size)), max(0, int(n_ctx))
+    guessed = kv_bytes_per_token is None
+    kv_cache = (int(file_size * UNKNOWN_KV_SHARE) if guessed
+                else int(kv_bytes_per_token) * n_ctx)
+    needed = file_size + kv_cache + overhead_bytes
+    available = memory.available_bytes if memory is not None else None
+    total = memory.total_bytes if memory is not None else None
+    verdict = _verdict(needed, available, total)
+
+    kv_note = "guessed as 15% of the file" if guessed else f"for {n_ctx:,} tokens of context"
+    lines = [
+        f"Needs about {_gb(needed)}: {_gb(file_size)} model file + {_gb(kv_cache)} "
+        f"context cache ({kv_note}) + {_gb(overhead_bytes)} working memory.",
+    ]
+    if available is not None or total is not None:
+        free = _gb(available) if available is not None else "unknown"
+        of_total = f" of {_gb(total)} total" if total is not None else ""
+        lines.append(f"Free memory now: {free}{of_total}.")
+    lines.append(_MEANINGS[verdict])
+    return FitEstimate(verdict=verdict, needed_bytes=needed, available_bytes=available,
+                       total_bytes=total, kv_cache_bytes=kv_cache, detail="\n".join(lines))
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def kv_bytes_per_token_from_gguf(info: GGUFInfo) -> int | None:
+    """f16 KV-cache bytes per token from a GGUF header, or None if the keys are missing.
+
+    ``head_count_kv`` may be one number or a per-layer tuple (some layers have
+    none); it defaults to ``head_count``. K and V sizes per head come from
+    ``key_length``/``value_length``, else ``embedding_length / head_count``.
+    """
+    arch, n_layers = info.architecture, info.block_count
+    if not arch or not n_layers:
+        return None
+    meta = info.metadata
+    head_count = meta.get(f"{arch}.attention.head_count")
+    kv_heads = meta.get(f"{arch}.attention.head_count_kv", head_count)
+    if isinstance(kv_heads, tuple):
+        per_layer = [_int(h) for h in kv_heads]
+        if len(per_layer) != n_layers or any(h is None for h in per_layer):
+            return None
+        total_kv_heads = sum(per_layer)
+    elif _int(kv_heads) is not None:
+        total_kv_heads = kv_heads * n_layers
+    else:
+        return None
+    heads = _int(head_count) if not isinstance(head_count, tuple) else max(head_count, default=0)
+    embedding = _int(meta.get(f"{arch}.embedding_length"))
+    default_dim = embedding // heads if embedding and heads else None
+    key_len = _int(meta.get(f"{arch}.attention.key_length")) or default_dim
+    value_len = _int(meta.get(f"{arch}.attention.value_length")) or default_dim
+    if not key_len or not value_len:
+        return None
+    return total_kv_heads * (key_len + value_len) * 2
