@@ -27,13 +27,21 @@ def _log_to_file(services: Services) -> None:
 
 
 def create_window(services: Services):
-    """The main window wired to a fresh engine (a QApplication must exist)."""
+    """The main window wired to a fresh engine and download queue (a QApplication must exist).
+
+    Downloads a previous run left unfinished (crash, kill, closed mid-download)
+    resume at once, from the bytes already on disk.
+    """
+    from .ui.download_bridge import DownloadBridge
     from .ui.engine_bridge import EngineBridge
     from .ui.main_window import MainWindow
 
     bridge = EngineBridge(services.new_engine())
-    window = MainWindow(services, bridge)
+    downloads = DownloadBridge(services.new_download_manager())
+    window = MainWindow(services, bridge, downloads)
     bridge.setParent(window)
+    downloads.setParent(window)
+    downloads.resume_pending(services.catalog)
     return window
 
 

@@ -197,13 +197,27 @@ def test_cancel_keeps_the_part_and_a_new_download_resumes(tmp_path, hub, size):
     job = manager.enqueue(request())
     while manager.status(job).downloaded < 10_000_000:
         threading.Event().wait(0.02)
-    manager.cancel(job)
+    manager.cancel(job, keep_partial=True)  # a pause
     status = manager.wait(job, timeout=60)
     assert status.state == "cancelled" and installed_files(tmp_path) == []
+    assert manager.pending() == [DownloadRequest(REPO, FILE, "main", STARTER_SHA256)]
     hub.faults.rate_bps = None
     again = manager.enqueue(request())
     done = manager.wait(again, timeout=120)
     assert done.state == "done" and done.resumed_from >= 10_000_000 - 2**20
+    manager.shutdown()
+
+
+def test_cancel_deletes_what_was_downloaded(tmp_path, hub):
+    hub.faults.rate_bps = 20_000_000
+    manager = make_manager(tmp_path, hub)
+    job = manager.enqueue(request())
+    while manager.status(job).downloaded < 5_000_000:
+        threading.Event().wait(0.02)
+    manager.cancel(job)
+    assert manager.wait(job, timeout=60).state == "cancelled"
+    assert list((tmp_path / "partial").iterdir()) == [] and manager.pending() == []
+    assert installed_files(tmp_path) == []
     manager.shutdown()
 
 

@@ -16,16 +16,20 @@ from ..core.models import ModelRef
 from ..core.services import Services
 from .chat_controller import ChatController
 from .conversation_view import ConversationView
+from .download_bridge import DownloadBridge
 from .engine_bridge import EngineBridge
 from .error_banner import ErrorBanner
 from .prompt_input import PromptInput
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, services: Services, bridge: EngineBridge) -> None:
+    def __init__(self, services: Services, bridge: EngineBridge,
+                 downloads: DownloadBridge | None = None) -> None:
         super().__init__()
         self._services = services
         self.bridge = bridge
+        self.downloads = downloads or DownloadBridge(services.new_download_manager(), self)
+        self.model_manager = None  # the ModelManagerDialog, made on first use
         self._loading = False
         self.setWindowTitle("Scalpel")
         self.resize(920, 720)
@@ -51,6 +55,7 @@ class MainWindow(QMainWindow):
         bridge.model_loading.connect(self._on_model_loading)
         bridge.model_loaded.connect(self._on_model_loaded)
         bridge.model_load_failed.connect(self._on_model_load_failed)
+        self.downloads.model_installed.connect(self._on_models_changed)
         self.refresh_models()
         self._update_controls()
 
@@ -84,6 +89,10 @@ class MainWindow(QMainWindow):
         self.stop_action = QAction("&Stop answer", self)
         self.stop_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.stop_action.triggered.connect(lambda: self.chat.stop())
+        self.models_action = QAction("&Models…", self)
+        self.models_action.setShortcut(QKeySequence("Ctrl+M"))
+        self.models_action.setToolTip("Download, import and delete models (Ctrl+M)")
+        self.models_action.triggered.connect(lambda: self.open_model_manager())
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -97,6 +106,7 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(QLabel(" Model: "))
         toolbar.addWidget(self.model_combo)
         toolbar.addAction(self.open_action)
+        toolbar.addAction(self.models_action)
         toolbar.addAction(self.new_chat_action)
         self.loading_action = toolbar.addWidget(self.loading_bar)
         self.loading_action.setVisible(False)
@@ -104,6 +114,7 @@ class MainWindow(QMainWindow):
 
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.open_action)
+        file_menu.addAction(self.models_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         chat_menu = self.menuBar().addMenu("&Chat")
@@ -133,11 +144,29 @@ class MainWindow(QMainWindow):
             self.model_combo.addItem("No models yet — use “Open model file…”", None)
         self._select_in_combo(current)
 
+    @Slot()
+    def _on_models_changed(self, *_args) -> None:
+        self.refresh_models()
+
     def _select_in_combo(self, path: str | None) -> None:
         index = self.model_combo.findData(path) if path else -1
         if index < 0 and path:
             return
         self.model_combo.setCurrentIndex(max(index, 0) if path else -1)
+
+    def open_model_manager(self):
+        """Show the (non-modal) model manager, creating it on first use."""
+        if self.model_manager is None:
+            from .model_manager import ModelManagerDialog
+
+            self.model_manager = ModelManagerDialog(self._services, self.downloads, self)
+            self.model_manager.models_changed.connect(self._on_models_changed)
+        else:
+            self.model_manager.refresh()
+        self.model_manager.show()
+        self.model_manager.raise_()
+        self.model_manager.activateWindow()
+        return self.model_manager
 
     def load_model(self, ref: ModelRef) -> None:
         if self.bridge.busy:
@@ -256,5 +285,8 @@ class MainWindow(QMainWindow):
         self.errors.show_message(message)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
+        if self.model_manager is not None:
+            self.model_manager.close()
+        self.downloads.shutdown()
         self.bridge.shutdown()
         super().closeEvent(event)

@@ -22,7 +22,7 @@ from ..errors import DownloadCancelledError, DownloadError, ScalpelError
 from .fetch import download_file
 from .hub import HubClient
 from .installed import InstalledStore, destination_for
-from .transfer import TransferPolicy, TransferProgress
+from .transfer import PartialFile, TransferPolicy, TransferProgress
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class DownloadStatus:
 class _Job:
     status: DownloadStatus
     cancel: threading.Event = field(default_factory=threading.Event)
+    keep_partial: bool = False
 
 
 class DownloadManager:
@@ -89,10 +90,13 @@ class DownloadManager:
         self._notify(job_id)
         return job_id
 
-    def cancel(self, job_id: int) -> None:
+    def cancel(self, job_id: int, *, keep_partial: bool = False) -> None:
+        """Stop a download. The bytes so far are deleted, unless ``keep_partial``
+        (a pause: the next download of the same file, even in a later run, resumes)."""
         with self._lock:
             job = self._jobs.get(job_id)
         if job and not job.status.finished:
+            job.keep_partial = keep_partial
             job.cancel.set()
             if job.status.state == "queued":
                 self._update(job_id, state="cancelled", error="cancelled")
@@ -114,8 +118,9 @@ class DownloadManager:
         return self.status(job_id)
 
     def shutdown(self) -> None:
+        """Stop everything; unfinished downloads are kept to resume at the next start."""
         for status in self.statuses():
-            self.cancel(status.id)
+            self.cancel(status.id, keep_partial=True)
         self._queue.put(None)
         if self._worker:
             self._worker.join(timeout=30)
@@ -123,12 +128,18 @@ class DownloadManager:
     # -- one download, synchronously (CLI and worker) --------------------------
     def download(self, request: DownloadRequest, *,
                  on_progress: Callable[[TransferProgress], None] = lambda p: None,
-                 cancel: threading.Event | None = None) -> Path:
+                 cancel: threading.Event | None = None,
+                 keep_partial_on_cancel: Callable[[], bool] = lambda: True) -> Path:
         remote = self.hub.describe_file(request.repo, request.filename, request.revision)
         dest = destination_for(self.models_dir, request.repo, request.filename)
-        path = download_file(remote, dest, work_dir=self.work_dir,
-                             expected_sha256=request.expected_sha256, token=self.hub.token,
-                             on_progress=on_progress, cancel=cancel, policy=self.policy)
+        try:
+            path = download_file(remote, dest, work_dir=self.work_dir,
+                                 expected_sha256=request.expected_sha256, token=self.hub.token,
+                                 on_progress=on_progress, cancel=cancel, policy=self.policy)
+        except DownloadCancelledError:
+            if not keep_partial_on_cancel():
+                PartialFile(self.work_dir, remote, dest).discard()
+            raise
         self.installed.record(path, sha256=_final_sha(request, remote.sha256, path),
                               size=remote.size, source="hub", repo=request.repo,
                               filename=request.filename, commit=remote.commit,
@@ -187,10 +198,12 @@ class DownloadManager:
                          resumed_from=p.resumed_from, speed_bps=p.speed_bps, eta_s=p.eta_s)
 
         try:
-            path = self.download(job.status.request, on_progress=progress, cancel=job.cancel)
+            path = self.download(job.status.request, on_progress=progress, cancel=job.cancel,
+                                 keep_partial_on_cancel=lambda: job.keep_partial)
         except DownloadCancelledError:
-            self._update(job_id, state="cancelled", error="cancelled; the part already "
-                         "downloaded is kept and a new download resumes from it")
+            self._update(job_id, state="cancelled", error=(
+                "paused; the next download of this file resumes where it stopped"
+                if job.keep_partial else "cancelled"))
         except ScalpelError as exc:
             self._update(job_id, state="failed", error=str(exc))
         except Exception as exc:  # noqa: BLE001 - never let the worker die silently

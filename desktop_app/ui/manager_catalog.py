@@ -1,0 +1,184 @@
+"""The model manager's Catalog tab: curated models, filter, fit and download state."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QProgressBar, QPushButton, QStackedWidget,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ..core import hardware
+from ..core.catalog import TASKS, Catalog, CatalogEntry
+from ..core.downloads.manager import DownloadStatus
+from ..core.errors import format_size
+from ..core.fit import estimate_fit
+from .manager_common import format_params, progress_value
+
+COLUMNS = ("Name", "Tasks", "Params", "Quant", "Size", "Fit", "License", "Status")
+STATUS_COLUMN = COLUMNS.index("Status")
+FIT_COLUMN = COLUMNS.index("Fit")
+_FIT_COLORS = {"fits": "#1b7a32", "tight": "#a66300", "wont_fit": "#b3261e"}
+
+
+class StatusCell(QStackedWidget):
+    """Download button, progress bar, or a word ("Installed")."""
+
+    download_clicked = Signal(str)
+
+    def __init__(self, entry: CatalogEntry) -> None:
+        super().__init__()
+        self.entry_id = entry.id
+        self.button = QPushButton("Download")
+        self.button.setAccessibleName(f"Download {entry.name}")
+        self.button.setToolTip(f"Download {entry.filename} ({format_size(entry.size_bytes)}) "
+                               f"from {entry.repo}")
+        self.button.clicked.connect(lambda: self.download_clicked.emit(self.entry_id))
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setTextVisible(True)
+        self.bar.setAccessibleName(f"Downloading {entry.name}")
+        self.label = QLabel()
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        for widget in (self.button, self.bar, self.label):
+            self.addWidget(widget)
+
+    def show_state(self, installed: bool, job: DownloadStatus | None) -> None:
+        if job is not None and not job.finished:
+            value = progress_value(job)
+            if value is None:
+                self.bar.setRange(0, 0)
+            else:
+                self.bar.setRange(0, 1000)
+                self.bar.setValue(value)
+                self.bar.setFormat(f"{value / 10:.0f}%")
+            self.setCurrentWidget(self.bar)
+        elif installed:
+            self.label.setText("Installed")
+            self.setCurrentWidget(self.label)
+        else:
+            self.setCurrentWidget(self.button)
+
+    def state_text(self) -> str:
+        if self.currentWidget() is self.button:
+            return "Download"
+        if self.currentWidget() is self.bar:
+            return "Downloading"
+        return self.label.text()
+
+
+class CatalogTab(QWidget):
+    download_requested = Signal(str)  # catalog entry id
+
+    def __init__(self, catalog: Catalog, n_ctx: int) -> None:
+        super().__init__()
+        self.catalog = catalog
+        self.n_ctx = n_ctx
+        self._installed: set[str] = set()
+        self._jobs: dict[str, DownloadStatus] = {}
+        self._cells: dict[str, StatusCell] = {}
+        self.entries: list[CatalogEntry] = []
+
+        self.task_filter = QComboBox()
+        self.task_filter.setObjectName("catalogTaskFilter")
+        self.task_filter.setAccessibleName("Task")
+        self.task_filter.addItem("All tasks", None)
+        for task in TASKS:
+            self.task_filter.addItem(task.capitalize(), task)
+        self.search = QLineEdit()
+        self.search.setObjectName("catalogSearch")
+        self.search.setAccessibleName("Search the catalog")
+        self.search.setPlaceholderText("Search by name, repo or description…")
+        self.search.setClearButtonEnabled(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("catalogTable")
+        self.table.setAccessibleName("Catalog models")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(60)
+        self.detail = QLabel("Select a model to see what it is good at.")
+        self.detail.setObjectName("catalogDetail")
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("Task:"))
+        filters.addWidget(self.task_filter)
+        filters.addWidget(self.search, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.detail)
+
+        self.task_filter.currentIndexChanged.connect(self.refresh)
+        self.search.textChanged.connect(self.refresh)
+        self.table.itemSelectionChanged.connect(self._show_detail)
+        self.refresh()
+
+    # -- rows ------------------------------------------------------------------
+    def refresh(self) -> None:
+        self.entries = self.catalog.find(task=self.task_filter.currentData(),
+                                         text=self.search.text())
+        memory = hardware.memory_info()
+        self.table.setRowCount(0)
+        self._cells.clear()
+        self.table.setRowCount(len(self.entries))
+        for row, entry in enumerate(self.entries):
+            fit = estimate_fit(file_size=entry.size_bytes,
+                               kv_bytes_per_token=entry.kv_bytes_per_token(),
+                               n_ctx=self.n_ctx, memory=memory)
+            values = (entry.name, ", ".join(entry.tasks), format_params(entry.parameters),
+                      entry.quantization, format_size(entry.size_bytes), fit.label,
+                      entry.license, "")
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, entry.id)
+                if col == 0:
+                    item.setToolTip(f"{entry.description}\n{entry.repo} · {entry.filename}")
+                elif col == FIT_COLUMN:
+                    item.setToolTip(fit.detail)
+                    if fit.verdict in _FIT_COLORS:
+                        item.setForeground(QColor(_FIT_COLORS[fit.verdict]))
+                elif col in (2, 4):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, item)
+            cell = StatusCell(entry)
+            cell.download_clicked.connect(self.download_requested)
+            self._cells[entry.id] = cell
+            self.table.setCellWidget(row, STATUS_COLUMN, cell)
+            cell.show_state(entry.id in self._installed, self._jobs.get(entry.id))
+        self.table.setColumnWidth(STATUS_COLUMN, 130)
+        self.table.horizontalHeader().setSectionResizeMode(
+            STATUS_COLUMN, QHeaderView.ResizeMode.Fixed)
+
+    def update_state(self, installed: set[str], jobs: dict[str, DownloadStatus]) -> None:
+        """Installed catalog ids and the latest job per catalog id."""
+        self._installed, self._jobs = set(installed), dict(jobs)
+        for entry_id, cell in self._cells.items():
+            cell.show_state(entry_id in self._installed, self._jobs.get(entry_id))
+
+    def status_cell(self, entry_id: str) -> StatusCell | None:
+        return self._cells.get(entry_id)
+
+    def row_of(self, entry_id: str) -> int:
+        return next((i for i, e in enumerate(self.entries) if e.id == entry_id), -1)
+
+    def _show_detail(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return
+        entry = self.entries[rows[0].row()]
+        self.detail.setText(
+            f"<b>{entry.name}</b> — {entry.description}<br>"
+            f"<span style='color:#666'>{entry.repo} · {entry.filename} · context "
+            f"{entry.context_length:,} tokens{' · mixture of experts' if entry.moe else ''}"
+            "</span>")

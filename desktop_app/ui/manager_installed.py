@@ -1,0 +1,111 @@
+"""The model manager's Installed tab: what Scalpel can load, with Delete and Reveal."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ..core.errors import format_size
+from ..core.models import ModelRef
+
+COLUMNS = ("Name", "Size", "Source", "Location")
+SHOWN_SOURCES = ("starter", "library", "reference", "opened")
+_SOURCE_TEXT = {"starter": "Built in", "library": "In Scalpel's folder",
+                "reference": "Used where it is", "opened": "Opened before"}
+
+
+class InstalledTab(QWidget):
+    delete_requested = Signal(str)   # path
+    reveal_requested = Signal(str)   # path
+    import_requested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.models: list[ModelRef] = []
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("installedTable")
+        self.table.setAccessibleName("Installed models")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setObjectName("deleteModelButton")
+        self.delete_button.setAccessibleName("Delete the selected model")
+        self.reveal_button = QPushButton("Reveal in folder")
+        self.reveal_button.setObjectName("revealModelButton")
+        self.reveal_button.setAccessibleName("Show the selected model's folder")
+        self.import_button = QPushButton("Import GGUF file…")
+        self.import_button.setObjectName("importModelButton")
+        self.import_button.setAccessibleName("Import a GGUF file")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.import_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.reveal_button)
+        buttons.addWidget(self.delete_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.delete_button.clicked.connect(
+            lambda: (m := self.selected()) and self.delete_requested.emit(str(m.path)))
+        self.reveal_button.clicked.connect(
+            lambda: (m := self.selected()) and self.reveal_requested.emit(str(m.path)))
+        self.import_button.clicked.connect(self.import_requested)
+        self._update_buttons()
+
+    def set_models(self, models: list[ModelRef], origins: dict[str, str] | None = None) -> None:
+        """``origins`` may name where a library file came from ("Downloaded", "Imported")."""
+        selected = self.selected()
+        self.models = [m for m in models if m.source in SHOWN_SOURCES]
+        self.table.setRowCount(len(self.models))
+        for row, ref in enumerate(self.models):
+            location = str(ref.path.parent)
+            source = (origins or {}).get(str(ref.path)) or _SOURCE_TEXT.get(ref.source, ref.source)
+            values = (ref.name, format_size(ref.size_bytes), source, location)
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, str(ref.path))
+                item.setToolTip(str(ref.path))
+                if col == 1:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, item)
+        if selected:
+            self.select_path(str(selected.path))
+        self._update_buttons()
+
+    def select_path(self, path: str) -> bool:
+        for row, ref in enumerate(self.models):
+            if str(ref.path) == path:
+                self.table.selectRow(row)
+                return True
+        return False
+
+    def selected(self) -> ModelRef | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.models[rows[0].row()] if rows and rows[0].row() < len(self.models) else None
+
+    def paths(self) -> list[str]:
+        return [str(m.path) for m in self.models]
+
+    def _update_buttons(self) -> None:
+        ref = self.selected()
+        self.reveal_button.setEnabled(ref is not None)
+        deletable = ref is not None and ref.source != "starter"
+        self.delete_button.setEnabled(deletable)
+        self.delete_button.setToolTip(
+            "The built-in starter model comes with Scalpel and cannot be deleted"
+            if ref is not None and ref.source == "starter" else "")
+

@@ -1,0 +1,312 @@
+"""The Model manager window: catalog, installed models, Hugging Face, imports, downloads.
+
+Non-modal. Network and file copies run off the GUI thread (downloads in the
+DownloadManager's worker, listings and imports in a :class:`BackgroundCall`);
+every problem lands in the one error label at the top of the dialog.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QMessageBox,
+                               QProgressBar, QTabWidget, QVBoxLayout, QWidget)
+
+from ..core.downloads.installed import destination_for
+from ..core.downloads.manager import DownloadRequest, DownloadStatus
+from ..core.errors import ScalpelError, format_size
+from ..core.services import Services
+from .download_bridge import DownloadBridge
+from .manager_catalog import CatalogTab
+from .manager_common import BackgroundCall
+from .manager_downloads import DownloadsPanel
+from .manager_hub import HubTab
+from .manager_installed import InstalledTab
+
+log = logging.getLogger(__name__)
+
+_ORIGINS = {"hub": "Downloaded", "import": "Imported (copy)"}
+
+
+class ModelManagerDialog(QDialog):
+    models_changed = Signal()
+    repo_files_listed = Signal(str, list)   # repo, list[RepoFile]
+    import_finished = Signal(str, str)      # path ("" on failure), error message ("" on success)
+
+    def __init__(self, services: Services, downloads: DownloadBridge,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._services = services
+        self.downloads = downloads
+        self._busy_imports = 0
+        self._listing = ""
+        self.setObjectName("modelManager")
+        self.setWindowTitle("Models — Scalpel")
+        self.setAccessibleName("Model manager")
+        self.setModal(False)
+        self.resize(1060, 680)
+
+        self.error_label = QLabel()
+        self.error_label.setObjectName("managerError")
+        self.error_label.setAccessibleName("Problem")
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setStyleSheet(
+            "#managerError { background: #fdecea; border: 1px solid #f5c2c0; border-radius: 6px;"
+            " color: #8a1c1c; padding: 6px; }")
+        self.error_label.hide()
+
+        self.catalog_tab = CatalogTab(services.catalog, services.settings.n_ctx)
+        self.catalog_table = self.catalog_tab.table
+        self.installed_tab = InstalledTab()
+        self.installed_table = self.installed_tab.table
+        self.hub_tab = HubTab()
+        self.downloads_panel = DownloadsPanel()
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("managerTabs")
+        self.tabs.addTab(self.catalog_tab, "&Catalog")
+        self.tabs.addTab(self.installed_tab, "&Installed")
+        self.tabs.addTab(self.hub_tab, "Add from &Hugging Face")
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.close)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.downloads_panel)
+        layout.addWidget(close)
+
+        self.catalog_tab.download_requested.connect(self.download_catalog_entry)
+        self.installed_tab.delete_requested.connect(self.delete_model)
+        self.installed_tab.reveal_requested.connect(self.reveal_model)
+        self.installed_tab.import_requested.connect(self.choose_import)
+        self.hub_tab.list_requested.connect(self.list_repo_files)
+        self.hub_tab.download_requested.connect(self.download_repo_file)
+        self.downloads_panel.cancel_requested.connect(self.cancel_download)
+        downloads.changed.connect(self._on_downloads_changed)
+        downloads.model_installed.connect(self._on_model_installed)
+        self.refresh()
+        self._on_downloads_changed(downloads.statuses())
+
+    # -- errors ----------------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.show()
+
+    def clear_error(self) -> None:
+        self.error_label.clear()
+        self.error_label.hide()
+
+    def error_text(self) -> str:
+        return self.error_label.text() if not self.error_label.isHidden() else ""
+
+    # -- state -----------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read installed models and re-mark the catalog."""
+        models = self._services.registry.list()
+        store = self._services.library.store
+        origins = {}
+        for ref in models:
+            record = store.get(ref.path) if ref.source == "library" else None
+            if record is not None:
+                origins[str(ref.path)] = _ORIGINS.get(record.source, "")
+        self.installed_tab.set_models(models, origins)
+        self._update_catalog_state(self.downloads.statuses())
+
+    def _installed_catalog_ids(self) -> set[str]:
+        catalog, models_dir = self._services.catalog, self._services.paths.models_dir
+        found = {e.id for e in catalog.entries
+                 if destination_for(models_dir, e.repo, e.filename).is_file()}
+        store = self._services.library.store
+        for record in store.all():
+            entry = catalog.get(record.catalog_id or "") or catalog.by_file(
+                record.repo or "", record.filename or "")
+            if entry is not None and store.absolute(record).is_file():
+                found.add(entry.id)
+        return found
+
+    def _catalog_id_for(self, status: DownloadStatus) -> str | None:
+        request = status.request
+        entry = (self._services.catalog.get(request.catalog_id or "")
+                 or self._services.catalog.by_file(request.repo, request.filename))
+        return entry.id if entry else None
+
+    def _update_catalog_state(self, statuses: list[DownloadStatus]) -> None:
+        jobs: dict[str, DownloadStatus] = {}
+        for status in statuses:  # oldest first, so the latest job per entry wins
+            if (entry_id := self._catalog_id_for(status)) is not None:
+                jobs[entry_id] = status
+        self.catalog_tab.update_state(self._installed_catalog_ids(), jobs)
+
+    def _job_name(self, status: DownloadStatus) -> str:
+        entry_id = self._catalog_id_for(status)
+        entry = self._services.catalog.get(entry_id) if entry_id else None
+        return entry.name if entry else status.request.filename
+
+    @Slot(list)
+    def _on_downloads_changed(self, statuses: list) -> None:
+        self.downloads_panel.update_jobs(statuses, self._job_name)
+        self._update_catalog_state(statuses)
+
+    @Slot(str)
+    def _on_model_installed(self, path: str) -> None:
+        self.refresh()
+        self.models_changed.emit()
+
+    # -- downloads ---------------------------------------------------------------
+    @Slot(str)
+    def download_catalog_entry(self, entry_id: str) -> int | None:
+        entry = self._services.catalog.get(entry_id)
+        if entry is None:
+            self.show_error(f"no catalog model with id {entry_id}")
+            return None
+        self.clear_error()
+        return self.downloads.download(DownloadRequest(
+            entry.repo, entry.filename, revision=entry.revision,
+            expected_sha256=entry.sha256, catalog_id=entry.id))
+
+    @Slot(str, str)
+    def download_repo_file(self, repo: str, filename: str) -> int:
+        self.clear_error()
+        entry = self._services.catalog.by_file(repo, filename)
+        return self.downloads.download(DownloadRequest(
+            repo, filename, revision=entry.revision if entry else None,
+            expected_sha256=entry.sha256 if entry else None,
+            catalog_id=entry.id if entry else None))
+
+    @Slot(int)
+    def cancel_download(self, job_id: int) -> None:
+        self.downloads.cancel(job_id)
+
+    def progress_bar_for(self, job_id: int) -> QProgressBar | None:
+        row = self.downloads_panel.rows.get(job_id)
+        return row.bar if row else None
+
+    def download_row_text(self, job_id: int) -> str:
+        row = self.downloads_panel.rows.get(job_id)
+        return row.detail.text() if row else ""
+
+    # -- Hugging Face ------------------------------------------------------------
+    @Slot(str)
+    def list_repo_files(self, repo: str) -> None:
+        """Ask the hub for the repo's GGUF files; the answer arrives as repo_files_listed."""
+        repo = repo.strip().strip("/")
+        self.clear_error()
+        self.hub_tab.repo_edit.setText(repo)
+        self.hub_tab.set_busy(repo)
+        hub = self.downloads.manager.hub
+        self._listing = repo
+        BackgroundCall.start(lambda: (repo, hub.list_gguf_files(repo)),
+                             self._on_files_listed, self._on_list_failed)
+
+    @Slot(object)
+    def _on_files_listed(self, result: tuple) -> None:
+        repo, files = result
+        if repo != self._listing:
+            return  # an older request answered late
+        self.hub_tab.set_files(repo, files)
+        self.repo_files_listed.emit(repo, list(files))
+
+    @Slot(str)
+    def _on_list_failed(self, message: str) -> None:
+        self.hub_tab.set_failed()
+        self.show_error(message)
+
+    # -- import ------------------------------------------------------------------
+    @Slot()
+    def choose_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a GGUF model", str(Path.home()),
+                                              "GGUF models (*.gguf);;All files (*)")
+        if not path:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Import model",
+                          f"Copy {Path(path).name} ({format_size(_size(path))}) into Scalpel's "
+                          "models folder, or use it where it is?", parent=self)
+        copy = box.addButton("Copy into Scalpel's folder", QMessageBox.ButtonRole.AcceptRole)
+        use = box.addButton("Use where it is", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(copy)
+        box.exec()
+        if box.clickedButton() in (copy, use):
+            self.import_path(path, copy=box.clickedButton() is copy)
+
+    def import_path(self, path: str | Path, copy: bool = True) -> None:
+        """Validate and import off the GUI thread; import_finished reports the outcome."""
+        self.clear_error()
+        self._busy_imports += 1
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        self.installed_tab.import_button.setEnabled(False)
+        library = self._services.library
+        BackgroundCall.start(lambda: str(library.import_file(Path(path), copy=copy)),
+                             self._on_imported, self._on_import_failed)
+
+    def _import_done(self) -> None:
+        self._busy_imports -= 1
+        QGuiApplication.restoreOverrideCursor()
+        self.installed_tab.import_button.setEnabled(self._busy_imports == 0)
+
+    @Slot(object)
+    def _on_imported(self, path: str) -> None:
+        self._import_done()
+        self.refresh()
+        self.installed_tab.select_path(path)
+        self.tabs.setCurrentWidget(self.installed_tab)
+        self.models_changed.emit()
+        self.import_finished.emit(path, "")
+
+    @Slot(str)
+    def _on_import_failed(self, message: str) -> None:
+        self._import_done()
+        self.show_error(message)
+        self.import_finished.emit("", message)
+
+    # -- installed ---------------------------------------------------------------
+    @Slot(str)
+    def delete_model(self, path: str, confirm: bool = True) -> int | None:
+        """Delete a model (or forget a referenced one); returns the bytes freed."""
+        ref = next((m for m in self.installed_tab.models if str(m.path) == str(path)), None)
+        if ref is not None and ref.source == "starter":
+            self.show_error("The built-in starter model comes with Scalpel and cannot be deleted.")
+            return None
+        target = Path(path)
+        if confirm and not self._confirm_delete(target, ref.name if ref else target.name,
+                                                ref.source if ref else "library"):
+            return None
+        try:
+            freed = self._services.library.remove(target)
+        except ScalpelError as exc:
+            self.show_error(str(exc))
+            return None
+        except OSError as exc:
+            self.show_error(f"could not delete {target.name}: {exc.strerror or exc}")
+            return None
+        self.clear_error()
+        self.refresh()
+        self.models_changed.emit()
+        return freed
+
+    def _confirm_delete(self, path: Path, name: str, source: str) -> bool:
+        if source == "reference":
+            text = (f"Stop using {name} in Scalpel?\n\nThe file stays where it is:\n{path}")
+        else:
+            text = (f"Delete {name}?\n\nThis frees {format_size(_size(path))} of disk space. "
+                    "You can download it again later.")
+        answer = QMessageBox.question(
+            self, "Delete model", text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
+    @Slot(str)
+    def reveal_model(self, path: str) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+
+def _size(path: str | Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
