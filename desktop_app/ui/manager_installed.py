@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QPushButton,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..core.errors import format_size
 from ..core.models import ModelRef
+from .manager_common import make_readonly_table
 
 COLUMNS = ("Name", "Size", "Source", "Location")
 SHOWN_SOURCES = ("starter", "library", "reference", "opened")
@@ -23,15 +24,8 @@ class InstalledTab(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.models: list[ModelRef] = []
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("installedTable")
-        self.table.setAccessibleName("Installed models")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setWordWrap(False)
+        self.table = make_readonly_table(COLUMNS, object_name="installedTable",
+                                         accessible_name="Installed models")
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
