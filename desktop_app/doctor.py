@@ -37,6 +37,12 @@ def _llama_build() -> dict[str, object]:
     }
 
 
+def _gpu() -> dict[str, object] | None:
+    gpu = hardware.gpu_memory()
+    return None if gpu is None else {"name": gpu.name, "total_bytes": gpu.total_bytes,
+                                     "free_bytes": gpu.free_bytes}
+
+
 def collect_report(services: Services) -> dict[str, object]:
     cpu = services.cpu
     memory = hardware.memory_info()
@@ -53,6 +59,7 @@ def collect_report(services: Services) -> dict[str, object]:
                 "threads_overridden": services.settings.n_threads is not None},
         "memory": {"total_bytes": memory.total_bytes, "available_bytes": memory.available_bytes},
         "llama_cpp": _llama_build(),
+        "gpu": _gpu(),
         "models": [m.to_dict() for m in services.registry.list()],
     }
 
@@ -80,6 +87,10 @@ def format_report(report: dict) -> str:
         lines += [f"llama.cpp GPU offload: {gpu}", f"llama.cpp features: {llama['system_info']}"]
     else:
         lines.append(f"llama.cpp: cannot be loaded: {llama['error']}")
+    if report["gpu"]:
+        gpu = report["gpu"]
+        lines.append(f"GPU: {gpu['name']}, {gpu['free_bytes'] / 2**30:.1f} GB free of "
+                     f"{gpu['total_bytes'] / 2**30:.1f} GB")
     lines += ["", "Models:"]
     lines += [f"  {m['id']}  ({m['source']}, {m['size_bytes'] / 2**20:.0f} MB)  {m['path']}"
               for m in report["models"]] or ["  none found"]

@@ -274,3 +274,33 @@ def test_kv_bytes_per_token_from_synthetic_headers(smollm2_path):
     assert kv_bytes_per_token_from_gguf(with_meta(block_count=None)) is None
     assert kv_bytes_per_token_from_gguf(with_meta(embedding_length=None)) is None
     assert kv_bytes_per_token_from_gguf(with_meta(attention__head_count_kv=(3, 3))) is None
+
+
+def test_nvidia_smi_output_is_parsed():
+    from desktop_app.core.hardware import GpuMemory, parse_nvidia_smi
+
+    text = "NVIDIA GeForce RTX 4060 Laptop GPU, 8188, 7424\nweird line\n"
+    assert parse_nvidia_smi(text) == [GpuMemory("NVIDIA GeForce RTX 4060 Laptop GPU",
+                                                8188 << 20, 7424 << 20)]
+
+
+def test_a_model_that_fits_in_video_memory_fits_even_when_ram_is_short():
+    from desktop_app.core.hardware import GpuMemory
+
+    memory = MemoryInfo(total_bytes=8 * GB, available_bytes=1 * GB)
+    ram_only = estimate_fit(file_size=2 * GB, kv_bytes_per_token=None, n_ctx=4096, memory=memory)
+    gpu = GpuMemory("Test GPU", 8 * GB, 6 * GB)
+    with_gpu = estimate_fit(file_size=2 * GB, kv_bytes_per_token=None, n_ctx=4096,
+                            memory=memory, gpu=gpu)
+    assert ram_only.verdict != "fits" and with_gpu.verdict == "fits"
+    assert "Test GPU: 6.0 GB free of 8.0 GB video memory; all of it fits there" in with_gpu.detail
+    small_gpu = estimate_fit(file_size=2 * GB, kv_bytes_per_token=None, n_ctx=4096,
+                             memory=memory, gpu=GpuMemory("Small", 2 * GB, 1 * GB))
+    assert small_gpu.verdict == ram_only.verdict and "not all of it fits" in small_gpu.detail
+
+
+def test_no_gpu_is_reported_on_a_cpu_only_build():
+    from desktop_app.core import hardware
+
+    if not hardware.gpu_offload_supported():
+        assert hardware.gpu_memory() is None

@@ -14,6 +14,9 @@ The verdict compares that with free and total memory:
               caches, but other programs may get slow)
 * "wont_fit"  otherwise
 * "unknown"   no memory figures (e.g. psutil missing)
+
+Where the llama.cpp build can offload and a GPU is detectable, its free video
+memory is counted too: a model that fits there entirely "fits" (on the GPU).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .gguf_inspect import GGUFInfo
-from .hardware import MemoryInfo
+from .hardware import GpuMemory, MemoryInfo
 
 GB = 1024 ** 3
 DEFAULT_OVERHEAD = 300 * 2 ** 20
@@ -71,7 +74,7 @@ _MEANINGS = {
 
 
 def estimate_fit(*, file_size: int, kv_bytes_per_token: int | None, n_ctx: int,
-                 memory: MemoryInfo | None,
+                 memory: MemoryInfo | None, gpu: GpuMemory | None = None,
                  overhead_bytes: int = DEFAULT_OVERHEAD) -> FitEstimate:
     """Estimate memory for ``file_size`` bytes of weights at ``n_ctx`` tokens of context."""
     file_size, n_ctx = max(0, int(file_size)), max(0, int(n_ctx))
@@ -82,6 +85,9 @@ def estimate_fit(*, file_size: int, kv_bytes_per_token: int | None, n_ctx: int,
     available = memory.available_bytes if memory is not None else None
     total = memory.total_bytes if memory is not None else None
     verdict = _verdict(needed, available, total)
+    fits_on_gpu = gpu is not None and needed <= gpu.free_bytes
+    if fits_on_gpu:
+        verdict = "fits"
 
     kv_note = "guessed as 15% of the file" if guessed else f"for {n_ctx:,} tokens of context"
     lines = [
@@ -92,6 +98,10 @@ def estimate_fit(*, file_size: int, kv_bytes_per_token: int | None, n_ctx: int,
         free = _gb(available) if available is not None else "unknown"
         of_total = f" of {_gb(total)} total" if total is not None else ""
         lines.append(f"Free memory now: {free}{of_total}.")
+    if gpu is not None:
+        where = "all of it fits there" if fits_on_gpu else "not all of it fits there"
+        lines.append(f"GPU {gpu.name}: {_gb(gpu.free_bytes)} free of {_gb(gpu.total_bytes)} "
+                     f"video memory; {where}.")
     lines.append(_MEANINGS[verdict])
     return FitEstimate(verdict=verdict, needed_bytes=needed, available_bytes=available,
                        total_bytes=total, kv_cache_bytes=kv_cache, detail="\n".join(lines))

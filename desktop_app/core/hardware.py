@@ -88,3 +88,52 @@ def memory_info() -> MemoryInfo:
         return MemoryInfo(None, None)
     vm = psutil.virtual_memory()
     return MemoryInfo(total_bytes=vm.total, available_bytes=vm.available)
+
+
+@dataclass(frozen=True)
+class GpuMemory:
+    name: str
+    total_bytes: int
+    free_bytes: int
+
+
+def parse_nvidia_smi(text: str) -> list[GpuMemory]:
+    """Rows of ``nvidia-smi --query-gpu=name,memory.total,memory.free
+    --format=csv,noheader,nounits`` (sizes in MiB)."""
+    gpus = []
+    for line in text.strip().splitlines():
+        parts = [p.strip() for p in line.rsplit(",", 2)]
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            gpus.append(GpuMemory(parts[0], int(parts[1]) << 20, int(parts[2]) << 20))
+    return gpus
+
+
+def gpu_offload_supported() -> bool:
+    """Whether this llama.cpp build can put layers on a GPU (imports llama_cpp)."""
+    try:
+        import llama_cpp
+    except Exception:  # noqa: BLE001 - a broken native build means no offload
+        return False
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def gpu_memory() -> GpuMemory | None:
+    """The NVIDIA GPU with the most free video memory, when one is detectable.
+
+    Only used where the llama.cpp build can offload. Other GPUs are not
+    detected: the fit estimate then says it counted RAM only. (Apple Silicon
+    shares RAM with its GPU, so the RAM estimate is the right one there.)
+    """
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None or not gpu_offload_supported():
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,memory.free",
+             "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=3)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    gpus = parse_nvidia_smi(out.stdout) if out.returncode == 0 else []
+    return max(gpus, key=lambda g: g.free_bytes, default=None)

@@ -114,6 +114,7 @@ class CatalogTab(QWidget):
         self.task_filter.currentIndexChanged.connect(self.refresh)
         self.search.textChanged.connect(self.refresh)
         self.table.itemSelectionChanged.connect(self._show_detail)
+        self._gpu = hardware.gpu_memory()  # once: it may run nvidia-smi
         self.refresh()
 
     # -- rows ------------------------------------------------------------------
@@ -127,7 +128,7 @@ class CatalogTab(QWidget):
         for row, entry in enumerate(self.entries):
             fit = estimate_fit(file_size=entry.size_bytes,
                                kv_bytes_per_token=entry.kv_bytes_per_token(),
-                               n_ctx=self.n_ctx, memory=memory)
+                               n_ctx=self.n_ctx, memory=memory, gpu=self._gpu)
             values = (entry.name, ", ".join(entry.tasks), format_params(entry.parameters),
                       entry.quantization, format_size(entry.size_bytes), fit.label,
                       entry.license, "")
