@@ -100,8 +100,9 @@ def request_for(services: Services, what: str, revision: str | None) -> Download
 def _download(services: Services, what: str, *, revision: str | None,
               models_dir: Path | None) -> int:
     request = request_for(services, what, revision)
-    manager = services.new_download_manager()
-    if models_dir is not None:
+    if models_dir is None:
+        manager = services.new_download_manager()
+    else:
         manager = DownloadManager(models_dir=models_dir, work_dir=models_dir / ".partial",
                                   hub=services.hub_client())
     progress = _TerminalProgress(f"{request.repo}/{request.filename}")

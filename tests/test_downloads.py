@@ -105,6 +105,9 @@ def test_a_killed_download_resumes_in_a_new_process(tmp_path, hub, size):
     hub.faults.rate_bps = None
     manager = make_manager(tmp_path, hub)
     assert manager.pending() == [DownloadRequest(REPO, FILE, "main", STARTER_SHA256)]
+    from desktop_app.core.catalog import load_catalog
+
+    assert manager.pending(load_catalog())[0].catalog_id == "smollm2-135m-instruct"
     path = manager.download(request())
     assert path.stat().st_size == size
     resent = hub.bytes_sent - sent_before - (size - kept)

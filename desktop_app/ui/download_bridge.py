@@ -54,17 +54,11 @@ class DownloadBridge(QObject):
         """Clean stale partial files, then resume what an earlier run left unfinished."""
         try:
             self.manager.clean_orphans()
-            pending = self.manager.pending()
+            pending = self.manager.pending(catalog)
         except OSError as exc:
             log.warning("could not look for unfinished downloads: %s", exc)
             return []
-        ids = []
-        for request in pending:
-            entry = catalog.by_file(request.repo, request.filename) if catalog else None
-            if entry is not None and request.catalog_id is None:
-                request = DownloadRequest(request.repo, request.filename, request.revision,
-                                          request.expected_sha256 or entry.sha256, entry.id)
-            ids.append(self.download(request))
+        ids = [self.download(request) for request in pending]
         if ids:
             log.info("resuming %d unfinished download(s)", len(ids))
         return ids

@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QAbstractItemView, QTableWidget
 
 from ..core.downloads.manager import DownloadStatus
-from ..core.errors import MB, ScalpelError, format_size
+from ..core.errors import ScalpelError, format_size
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +24,7 @@ def format_params(n: int) -> str:
 
 
 def format_speed(bps: float) -> str:
-    if bps >= 1000 * MB:
-        return f"{bps / (1000 * MB):.1f} GB/s"
-    if bps >= MB:
-        return f"{bps / MB:.1f} MB/s"
-    return f"{bps / 1000:.0f} KB/s"
+    return f"{format_size(int(bps))}/s"
 
 
 def format_eta(seconds: float | None) -> str:

@@ -9,6 +9,7 @@ setting names one; the token is the setting, else the Hub's usual token
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -82,23 +83,15 @@ class HubClient:
                  if e.path.lower().endswith(".gguf") and hasattr(e, "size")]
         return sorted(files, key=lambda f: f.filename)
 
+    @contextlib.contextmanager
     def _translate_errors(self, repo: str, filename: str | None):
-        return _HubErrors(self, repo, filename)
-
-
-class _HubErrors:
-    """Context manager turning huggingface_hub/httpx errors into Scalpel's."""
-
-    def __init__(self, client: HubClient, repo: str, filename: str | None) -> None:
-        self.client, self.repo, self.filename = client, repo, filename
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None or isinstance(exc, DownloadError):
-            return False
-        raise translate_error(exc, self.client.host, self.repo, self.filename) from exc
+        """Turn huggingface_hub/httpx errors into Scalpel's DownloadErrors."""
+        try:
+            yield
+        except DownloadError:
+            raise
+        except Exception as exc:
+            raise translate_error(exc, self.host, repo, filename) from exc
 
 
 def translate_error(exc: BaseException, host: str, repo: str, filename: str | None) -> DownloadError:

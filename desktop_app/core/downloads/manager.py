@@ -16,13 +16,16 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import DownloadCancelledError, DownloadError, ScalpelError
 from .fetch import download_file
 from .hub import HubClient
 from .installed import InstalledStore, destination_for
 from .transfer import PartialFile, TransferPolicy, TransferProgress
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -147,16 +150,24 @@ class DownloadManager:
         return path
 
     # -- partial files ---------------------------------------------------------
-    def pending(self) -> list[DownloadRequest]:
-        """Downloads a previous run left unfinished, to offer or resume."""
+    def pending(self, catalog: "Catalog | None" = None) -> list[DownloadRequest]:
+        """Downloads a previous run left unfinished, to offer or resume.
+
+        With a catalog, a file it lists gets its id and pinned sha256 back.
+        """
         found = []
         for record in sorted(self.work_dir.glob("*.json")):
             try:
                 remote = json.loads(record.read_text())["remote"]
-                found.append(DownloadRequest(remote["repo"], remote["filename"],
-                                             remote.get("revision"), remote.get("sha256")))
+                request = DownloadRequest(remote["repo"], remote["filename"],
+                                          remote.get("revision"), remote.get("sha256"))
             except (OSError, ValueError, KeyError, TypeError):
                 continue
+            entry = catalog.by_file(request.repo, request.filename) if catalog else None
+            if entry is not None:
+                request = replace(request, catalog_id=entry.id,
+                                  expected_sha256=request.expected_sha256 or entry.sha256)
+            found.append(request)
         return found
 
     def clean_orphans(self, *, max_age_s: float = ORPHAN_AGE_S) -> int:
