@@ -33,4 +33,4 @@ class ErrorBanner(QFrame):
         self.show()
 
     def message(self) -> str:
-        return self._label.text() if self.isVisible() else ""
+        return "" if self.isHidden() else self._label.text()

@@ -24,11 +24,11 @@ from .prompt_input import PromptInput
 
 class MainWindow(QMainWindow):
     def __init__(self, services: Services, bridge: EngineBridge,
-                 downloads: DownloadBridge | None = None) -> None:
+                 downloads: DownloadBridge) -> None:
         super().__init__()
         self._services = services
         self.bridge = bridge
-        self.downloads = downloads or DownloadBridge(services.new_download_manager(), self)
+        self.downloads = downloads
         self.model_manager = None  # the ModelManagerDialog, made on first use
         self._loading = False
         self.setWindowTitle("Scalpel")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QMessageBox,
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QMessageBox,
                                QProgressBar, QTabWidget, QVBoxLayout, QWidget)
 
 from ..core.downloads.installed import destination_for
@@ -20,6 +20,7 @@ from ..core.downloads.manager import DownloadRequest, DownloadStatus
 from ..core.errors import ScalpelError, format_size
 from ..core.services import Services
 from .download_bridge import DownloadBridge
+from .error_banner import ErrorBanner
 from .manager_catalog import CatalogTab
 from .manager_common import BackgroundCall
 from .manager_downloads import DownloadsPanel
@@ -49,15 +50,7 @@ class ModelManagerDialog(QDialog):
         self.setModal(False)
         self.resize(1060, 680)
 
-        self.error_label = QLabel()
-        self.error_label.setObjectName("managerError")
-        self.error_label.setAccessibleName("Problem")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setStyleSheet(
-            "#managerError { background: #fdecea; border: 1px solid #f5c2c0; border-radius: 6px;"
-            " color: #8a1c1c; padding: 6px; }")
-        self.error_label.hide()
+        self.errors = ErrorBanner()
 
         self.catalog_tab = CatalogTab(services.catalog, services.settings.n_ctx)
         self.catalog_table = self.catalog_tab.table
@@ -74,7 +67,7 @@ class ModelManagerDialog(QDialog):
         close.rejected.connect(self.close)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(self.error_label)
+        layout.addWidget(self.errors)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.downloads_panel)
         layout.addWidget(close)
@@ -93,15 +86,13 @@ class ModelManagerDialog(QDialog):
 
     # -- errors ----------------------------------------------------------------
     def show_error(self, message: str) -> None:
-        self.error_label.setText(message)
-        self.error_label.show()
+        self.errors.show_message(message)
 
     def clear_error(self) -> None:
-        self.error_label.clear()
-        self.error_label.hide()
+        self.errors.hide()
 
     def error_text(self) -> str:
-        return self.error_label.text() if not self.error_label.isHidden() else ""
+        return self.errors.message()
 
     # -- state -----------------------------------------------------------------
     def refresh(self) -> None:
