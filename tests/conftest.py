@@ -69,3 +69,13 @@ def open_window(qtbot, services):
     for win in windows:
         if win.isVisible():
             win.close()
+
+
+@pytest.fixture(scope="session")
+def smollm2_copy(smollm2_path, tmp_path_factory) -> Path:
+    """A second real model: SmolLM2 with its own name and no embedded chat template."""
+    from gguf_copies import write_gguf_copy
+
+    destination = tmp_path_factory.mktemp("models") / "SmolLM2-no-template.gguf"
+    return write_gguf_copy(smollm2_path, destination, drop_keys=("tokenizer.chat_template",),
+                           set_strings={"general.name": "SmolLM2 no template"})

@@ -115,7 +115,7 @@ def test_scalpel_with_a_model_opens_the_window_and_loads_it(scalpel_home, smollm
     deadline = time.monotonic() + 180  # a generous limit, not a speed requirement
     try:
         while time.monotonic() < deadline and app.poll() is None:
-            if settings.exists() and "last_model" in settings.read_text():
+            if settings.exists() and '"last_model": "' in settings.read_text():
                 break
             time.sleep(0.2)
         assert app.poll() is None, app.communicate()[1].decode()

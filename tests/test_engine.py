@@ -52,7 +52,7 @@ def test_stats_are_filled_and_plausible(engine, smollm2_path):
     assert engine.stats()["last_reply"] == stats.to_dict()
     info = engine.model_info
     assert info.architecture == "llama" and info.quantization == "Q4_1"
-    assert info.chat_template == "embedded" and info.path == str(smollm2_path)
+    assert info.chat_template.startswith("embedded") and info.path == str(smollm2_path)
 
 
 def test_max_tokens_cuts_the_answer_with_reason_length(engine):

@@ -57,8 +57,8 @@ def test_enter_sends_and_the_answer_streams_in_while_the_loop_keeps_turning(
     assert [m["role"] for m in window.chat.history] == ["user", "assistant"]
     assert window.send_button.text() == "Send" and window.send_button.isEnabled()
     assert window.model_combo.isEnabled() and window.open_action.isEnabled()
-    assert "tok/s" in window.status_speed.text()
-    assert "context" in window.status_context.text()
+    assert "tok/s" in window.status.speed.text()
+    assert "context" in window.status.context.text()
 
 
 @pytest.mark.parametrize("how", ["stop button", "escape key"])
@@ -102,7 +102,7 @@ def test_a_bad_model_file_shows_the_reason_and_keeps_the_model(qtbot, window, se
         window.open_model_file(str(bogus))
     assert window.errors.isVisible() and "truncated" in window.errors.message()
     assert window.chat.model.path == str(services.registry.resolve(STARTER_ID).path)
-    assert "still loaded" in window.status_model.text()
+    assert "still loaded" in window.status.model.text()
     with qtbot.waitSignal(window.bridge.reply_finished, timeout=REPLY_TIMEOUT_MS):
         type_and_press_enter(qtbot, window, "Say hi")
 

@@ -42,6 +42,7 @@ class CatalogEntry:
     n_kv_heads: int | None
     head_dim: int | None
     moe: bool = False
+    chat_format: str | None = None   # overrides the file's template (engine.templates.FORMATS)
 
     def kv_bytes_per_token(self) -> int | None:
         """Bytes of f16 KV cache one token takes: K and V, every layer; None if unknown."""
@@ -101,6 +102,7 @@ _FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "tasks": ((list,), True), "description": ((str,), True),
     "n_layers": ((int, type(None)), False), "n_kv_heads": ((int, type(None)), False),
     "head_dim": ((int, type(None)), False), "moe": ((bool,), False),
+    "chat_format": ((str, type(None)), False),
 }
 _TYPE_NAMES = {str: "text", int: "a whole number", list: "a list", bool: "true or false",
                type(None): "null"}
@@ -141,6 +143,12 @@ def _entry_from(raw: object, where: str) -> CatalogEntry:
         raise ConfigError(f"{where}: field 'tasks' has unknown task(s) {unknown or '(none given)'}; "
                           f"known tasks: {', '.join(TASKS)}")
     values["tasks"] = tuple(tasks)
+    if values["chat_format"] is not None:
+        from .engine.templates import FORMATS
+
+        if values["chat_format"] not in FORMATS:
+            raise ConfigError(f"{where}: field 'chat_format' must be one of "
+                              f"{', '.join(FORMATS)}, not {values['chat_format']!r}")
     values["sha256"] = sha.lower() if sha else None
     return CatalogEntry(**values)
 

@@ -112,3 +112,15 @@ class IntegrityError(DownloadError):
 
 class DownloadCancelledError(DownloadError):
     """The person cancelled the download (the partial file is kept to resume)."""
+
+
+class PresetError(ConfigError):
+    """A preset file is unusable; the message names the file and the field."""
+
+    def __init__(self, message: str, *, file: str | None = None,
+                 field: str | None = None) -> None:
+        where = ", ".join(part for part in (file, f"field '{field}'" if field else None) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.file = file
+        self.field = field
+        self.reason = message

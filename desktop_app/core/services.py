@@ -19,6 +19,9 @@ from .downloads.manager import DownloadManager, DownloadStatus
 from .engine import LlamaEngine, LoadOptions
 from .models import ModelRef, ModelRegistry
 from .paths import Paths
+from .preset_store import PresetStore
+from .presets import Preset
+from .resources import resource_path
 from .settings import Settings, SettingsStore
 
 
@@ -43,6 +46,16 @@ class Services:
     def library(self) -> ModelLibrary:
         return ModelLibrary(self.paths.models_dir)
 
+    @cached_property
+    def presets(self) -> PresetStore:
+        return PresetStore(builtin_dir=resource_path("presets"),
+                           user_dir=self.paths.config_dir / "presets")
+
+    def current_preset(self) -> Preset | None:
+        """The preset used last, else the default one."""
+        last = self.settings.last_preset
+        return (self.presets.get(last) if last else None) or self.presets.default()
+
     @property
     def downloads_dir(self):
         return self.paths.data_dir / "downloads"
@@ -56,11 +69,16 @@ class Services:
                                hub=self.hub_client(), on_change=on_change)
 
     def new_engine(self) -> LlamaEngine:
-        return LlamaEngine(cpu=self.cpu)
+        return LlamaEngine(cpu=self.cpu, keep_loaded=self.settings.keep_models_loaded)
 
-    def load_options(self) -> LoadOptions:
-        return LoadOptions(n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads,
-                           n_gpu_layers=self.settings.n_gpu_layers)
+    def load_options(self, ref: ModelRef | None = None,
+                     preset: Preset | None = None) -> LoadOptions:
+        """Settings, the preset's context size, and the catalog's chat format for ``ref``."""
+        entry = self.catalog.get(ref.id) if ref is not None else None
+        n_ctx = preset.context_size if preset and preset.context_size else self.settings.n_ctx
+        return LoadOptions(n_ctx=n_ctx, n_threads=self.settings.n_threads,
+                           n_gpu_layers=self.settings.n_gpu_layers,
+                           chat_format=entry.chat_format if entry else None)
 
     def default_model(self) -> ModelRef | None:
         """The last model used if it still exists, else the first one known."""

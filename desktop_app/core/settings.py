@@ -28,6 +28,8 @@ class Settings:
     n_gpu_layers: int = 0               # 0 = CPU only; -1 = everything the GPU holds
     max_tokens: int = 1024
     temperature: float = 0.7
+    keep_models_loaded: int = 1         # models kept open for instant switching (RAM allowing)
+    last_preset: str | None = None
     last_model: str | None = None       # model id or path
     hub_endpoint: str | None = None     # an internal mirror; default: HF_ENDPOINT or the Hub
     hub_token: str | None = None        # for gated repos; default: HF_TOKEN / `hf auth login`
@@ -46,6 +48,9 @@ class Settings:
             raise ConfigError(f"n_ctx must be between 128 and 1048576, not {self.n_ctx}")
         if self.max_tokens < 1:
             raise ConfigError(f"max_tokens must be at least 1, not {self.max_tokens}")
+        if not 1 <= self.keep_models_loaded <= 8:
+            raise ConfigError("keep_models_loaded must be between 1 and 8, "
+                              f"not {self.keep_models_loaded}")
         if not 0.0 <= self.temperature <= 5.0:
             raise ConfigError(f"temperature must be between 0 and 5, not {self.temperature}")
 

@@ -45,7 +45,7 @@ def _user_message(exc: BaseException) -> str:
 
 
 class _Worker(QObject):
-    loaded = Signal(object)          # ModelInfo
+    loaded = Signal(object, list)    # ModelInfo, names of the models kept loaded
     load_failed = Signal(str, str)   # path, message
     finished = Signal(object)        # ReplyFinished
     failed = Signal(str)
@@ -60,9 +60,14 @@ class _Worker(QObject):
     @Slot(str, object, str)
     def load(self, path: str, options: LoadOptions, name: str) -> None:
         try:
-            self.loaded.emit(self._engine.load(path, options, name=name or None))
+            info = self._engine.load(path, options, name=name or None)
+            self.loaded.emit(info, [m.name for m in self._engine.loaded_models()])
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             self.load_failed.emit(path, _user_message(exc))
+
+    @Slot(int)
+    def keep_loaded(self, count: int) -> None:
+        self._engine.keep_loaded = count
 
     @Slot(object, object)
     def generate(self, messages: list, params: GenerationParams) -> None:
@@ -91,6 +96,7 @@ class EngineBridge(QObject):
 
     _request_load = Signal(str, object, str)
     _request_generate = Signal(object, object)
+    _request_keep_loaded = Signal(int)
 
     def __init__(self, engine: LlamaEngine, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -98,12 +104,14 @@ class EngineBridge(QObject):
         self._buffer = _TextBuffer()
         self._stop_requested = threading.Event()
         self._busy = False
+        self.loaded_models: list[str] = []  # names, as of the last load
         self._thread = QThread(self)
         self._thread.setObjectName("scalpel-engine")
         self._worker = _Worker(engine, self._buffer, self._stop_requested)
         self._worker.moveToThread(self._thread)
         self._request_load.connect(self._worker.load)
         self._request_generate.connect(self._worker.generate)
+        self._request_keep_loaded.connect(self._worker.keep_loaded)
         self._worker.loaded.connect(self._on_loaded)
         self._worker.load_failed.connect(self._on_load_failed)
         self._worker.finished.connect(self._on_finished)
@@ -128,6 +136,10 @@ class EngineBridge(QObject):
         self._buffer.take()
         self._flush_timer.start()
         self._request_generate.emit([dict(m) for m in messages], params)
+
+    def set_keep_loaded(self, count: int) -> None:
+        """How many models stay open; applied on the engine thread, between requests."""
+        self._request_keep_loaded.emit(count)
 
     def stop(self) -> None:
         self._stop_requested.set()
@@ -154,9 +166,10 @@ class EngineBridge(QObject):
         self._flush()
         self._busy = False
 
-    @Slot(object)
-    def _on_loaded(self, info: ModelInfo) -> None:
+    @Slot(object, list)
+    def _on_loaded(self, info: ModelInfo, loaded: list) -> None:
         self._busy = False
+        self.loaded_models = loaded
         self.model_loaded.emit(info)
 
     @Slot(str, str)

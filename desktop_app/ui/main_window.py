@@ -1,4 +1,4 @@
-"""The main window: model chooser, conversation, message box, status bar."""
+"""The main window: task and model choosers, conversation, message box, status bar."""
 
 from __future__ import annotations
 
@@ -6,20 +6,26 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
-                               QProgressBar, QPushButton, QSizePolicy, QToolBar, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton,
+                               QToolBar, QVBoxLayout, QWidget)
 
-from ..core.engine import GenerationParams, ModelInfo, ReplyStats
+from ..core.catalog import CatalogEntry
+from ..core.engine import GenerationParams, ModelInfo
 from ..core.errors import ScalpelError
 from ..core.models import ModelRef
+from ..core.presets import Preset
 from ..core.services import Services
 from .chat_controller import ChatController
 from .conversation_view import ConversationView
 from .download_bridge import DownloadBridge
 from .engine_bridge import EngineBridge
 from .error_banner import ErrorBanner
+from .model_menu import ModelMenu
+from .notice_bar import NoticeBar
 from .prompt_input import PromptInput
+from .status_line import StatusLine
+from .task_menu import TaskMenu
+from .task_switcher import TaskSwitcher
 
 
 class MainWindow(QMainWindow):
@@ -30,11 +36,13 @@ class MainWindow(QMainWindow):
         self.bridge = bridge
         self.downloads = downloads
         self.model_manager = None  # the ModelManagerDialog, made on first use
+        self.preset_editor = None  # the PresetEditorDialog, made on first use
         self._loading = False
         self.setWindowTitle("Scalpel")
         self.resize(920, 720)
 
         self.errors = ErrorBanner()
+        self.notice = NoticeBar()
         self.view = ConversationView()
         self.prompt = PromptInput()
         self.send_button = QPushButton("Send")
@@ -43,15 +51,25 @@ class MainWindow(QMainWindow):
         self.send_button.setDefault(True)
         self._build_central()
         self._build_toolbar_and_menus()
-        self._build_status_bar()
+        self.status = StatusLine(self.statusBar())
 
         self.chat = ChatController(bridge, self.view, params=self._generation_params,
                                    report_error=self.show_error,
                                    restore_prompt=self._restore_prompt, parent=self)
+        self.tasks_switcher = TaskSwitcher(
+            services, bridge, self.chat, self.notice, download=self._download_entry,
+            report_error=self.show_error, parent=self)
+        self.tasks_switcher.preset_changed.connect(self._on_preset_changed)
+        self.tasks_switcher.model_request_queued.connect(self.status.show_queued)
+        self.tasks.preset_chosen.connect(self.select_preset)
+        self.tasks.edit_requested.connect(lambda: self.open_preset_editor())
+        self.models_menu.model_chosen.connect(self._on_model_path_chosen)
+        self.models_menu.keep_loaded_chosen.connect(self._set_keep_loaded)
+        self.refresh_presets()
         self.prompt.submitted.connect(self._send)
         self.send_button.clicked.connect(self._send_or_stop)
         self.chat.answering_changed.connect(self._on_answering_changed)
-        self.chat.reply_stats.connect(self._show_reply_stats)
+        self.chat.reply_stats.connect(self.status.show_reply)
         bridge.model_loading.connect(self._on_model_loading)
         bridge.model_loaded.connect(self._on_model_loaded)
         bridge.model_load_failed.connect(self._on_model_load_failed)
@@ -67,6 +85,7 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout()
         layout.setContentsMargins(10, 8, 10, 8)
         layout.addWidget(self.errors)
+        layout.addWidget(self.notice)
         layout.addWidget(self.view, 1)
         layout.addLayout(input_row)
         central = QWidget()
@@ -74,12 +93,6 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _build_toolbar_and_menus(self) -> None:
-        self.model_combo = QComboBox()
-        self.model_combo.setObjectName("modelChooser")
-        self.model_combo.setAccessibleName("Model")
-        self.model_combo.setMinimumContentsLength(28)
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.model_combo.activated.connect(self._on_model_chosen)
         self.open_action = QAction("&Open model file…", self)
         self.open_action.setShortcut(QKeySequence.StandardKey.Open)
         self.open_action.triggered.connect(lambda: self.open_model_file())
@@ -93,23 +106,25 @@ class MainWindow(QMainWindow):
         self.models_action.setShortcut(QKeySequence("Ctrl+M"))
         self.models_action.setToolTip("Download, import and delete models (Ctrl+M)")
         self.models_action.triggered.connect(lambda: self.open_model_manager())
+        self.details_action = QAction("Model &details…", self)
+        self.details_action.setShortcut(QKeySequence("Ctrl+I"))
+        self.details_action.triggered.connect(lambda: self.open_model_details())
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
-
-        self.loading_bar = QProgressBar()
-        self.loading_bar.setRange(0, 0)
-        self.loading_bar.setMaximumWidth(120)
-        self.loading_bar.setAccessibleName("Loading model")
-        toolbar = QToolBar("Model")
+        self.tasks = TaskMenu(self)
+        self.models_menu = ModelMenu(self, tail_actions=[
+            self.open_action, self.models_action, self.details_action])
+        self.model_combo = self.models_menu.combo
+        toolbar = QToolBar("Task and model")
         toolbar.setMovable(False)
-        toolbar.addWidget(QLabel(" Model: "))
+        toolbar.addWidget(QLabel(" Task: "))
+        toolbar.addWidget(self.tasks.combo)
+        toolbar.addWidget(QLabel("  Model: "))
         toolbar.addWidget(self.model_combo)
         toolbar.addAction(self.open_action)
         toolbar.addAction(self.models_action)
         toolbar.addAction(self.new_chat_action)
-        self.loading_action = toolbar.addWidget(self.loading_bar)
-        self.loading_action.setVisible(False)
         self.addToolBar(toolbar)
 
         file_menu = self.menuBar().addMenu("&File")
@@ -120,39 +135,23 @@ class MainWindow(QMainWindow):
         chat_menu = self.menuBar().addMenu("&Chat")
         chat_menu.addAction(self.new_chat_action)
         chat_menu.addAction(self.stop_action)
-
-    def _build_status_bar(self) -> None:
-        self.status_model = QLabel("No model loaded")
-        self.status_speed = QLabel("")
-        self.status_ttft = QLabel("")
-        self.status_context = QLabel("")
-        for label in (self.status_speed, self.status_ttft, self.status_context):
-            label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
-        self.statusBar().addWidget(self.status_model, 1)
-        for label in (self.status_speed, self.status_ttft, self.status_context):
-            self.statusBar().addPermanentWidget(label)
+        self.menuBar().addMenu(self.tasks.menu)
+        self.menuBar().addMenu(self.models_menu.menu)
 
     # -- models ----------------------------------------------------------------
     def refresh_models(self, select_path: str | None = None) -> None:
         current = select_path or (self.chat.model.path if self.chat.model else None)
-        self.model_combo.clear()
-        for ref in self._services.registry.list():
-            self.model_combo.addItem(ref.name, str(ref.path))
-            self.model_combo.setItemData(self.model_combo.count() - 1, str(ref.path),
-                                         Qt.ItemDataRole.ToolTipRole)
-        if self.model_combo.count() == 0:
-            self.model_combo.addItem("No models yet — use “Open model file…”", None)
-        self._select_in_combo(current)
+        self.models_menu.rebuild(self._services.registry.list(), current)
+        self.models_menu.set_keep_loaded(self._services.settings.keep_models_loaded)
+
+    def refresh_presets(self) -> None:
+        self.tasks.rebuild(self._services.presets.list())
+        self.tasks.set_current(self.chat.preset.id if self.chat.preset else None)
 
     @Slot()
     def _on_models_changed(self, *_args) -> None:
         self.refresh_models()
-
-    def _select_in_combo(self, path: str | None) -> None:
-        index = self.model_combo.findData(path) if path else -1
-        if index < 0 and path:
-            return
-        self.model_combo.setCurrentIndex(max(index, 0) if path else -1)
+        self.tasks_switcher.models_changed()
 
     def open_model_manager(self):
         """Show the (non-modal) model manager, creating it on first use."""
@@ -168,11 +167,67 @@ class MainWindow(QMainWindow):
         self.model_manager.activateWindow()
         return self.model_manager
 
+    def open_preset_editor(self):
+        """Show the (non-modal) preset editor, creating it on first use."""
+        if self.preset_editor is None:
+            from .preset_editor import PresetEditorDialog
+
+            self.preset_editor = PresetEditorDialog(
+                self._services.presets, self._services.catalog,
+                installed_ids=lambda: {ref.id for ref in self._services.registry.list()},
+                select=self.tasks.current(), parent=self)
+            self.preset_editor.presets_changed.connect(self._on_presets_edited)
+        self.preset_editor.show()
+        self.preset_editor.raise_()
+        self.preset_editor.activateWindow()
+        return self.preset_editor
+
+    def open_model_details(self):
+        from .model_details import ModelDetailsDialog
+
+        if self.chat.model is None:
+            self.show_error("No model is loaded yet.")
+            return None
+        dialog = ModelDetailsDialog(self.chat.model, self.bridge.loaded_models, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def start(self, initial_model: ModelRef | None = None) -> None:
+        """Apply the last task and load its model (or ``initial_model``) in the background."""
+        preset = self._services.current_preset()
+        self.tasks_switcher.apply_preset(preset.id if preset else "", model=initial_model)
+
+    def select_preset(self, preset_id: str) -> None:
+        self.tasks_switcher.apply_preset(preset_id)
+
     def load_model(self, ref: ModelRef) -> None:
-        if self.bridge.busy:
-            self.show_error("Wait for the current answer or model load to finish, or press Stop.")
-            return
-        self.bridge.load(str(ref.path), self._services.load_options(), ref.name)
+        self.tasks_switcher.request_model(ref)
+
+    @Slot(object)
+    def _on_preset_changed(self, preset: Preset) -> None:
+        self.tasks.set_current(preset.id)
+        self.prompt.setPlaceholderText(
+            f"{preset.name}: {preset.description} (Enter sends, Shift+Enter adds a line)")
+
+    def _on_presets_edited(self) -> None:
+        self._services.presets.reload()
+        self.refresh_presets()
+        current = self.chat.preset
+        if current is not None:
+            fresh = self._services.presets.get(current.id)
+            if fresh is None:
+                self.select_preset("")  # deleted: fall back to the default task
+            else:
+                self.chat.set_preset(fresh)
+
+    def _download_entry(self, entry: CatalogEntry) -> None:
+        self.open_model_manager().download_catalog_entry(entry.id)
+
+    def _set_keep_loaded(self, count: int) -> None:
+        self._services.settings.keep_models_loaded = count
+        self._services.settings_store.save(self._services.settings)
+        self.bridge.set_keep_loaded(count)
 
     def open_model_file(self, path: str | None = None) -> None:
         if path is None:
@@ -187,9 +242,8 @@ class MainWindow(QMainWindow):
             return
         self.load_model(ref)
 
-    @Slot(int)
-    def _on_model_chosen(self, index: int) -> None:
-        path = self.model_combo.itemData(index)
+    @Slot(str)
+    def _on_model_path_chosen(self, path: str | None) -> None:
         if not path or (self.chat.model and self.chat.model.path == path):
             return
         self.open_model_file(path)
@@ -197,8 +251,14 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_model_loading(self, path: str) -> None:
         self._set_loading(True)
-        self.status_model.setText(f"Loading {Path(path).name}…")
+        self.status.set_loading(self._display_name(path))
         self._update_controls()
+
+    def _display_name(self, path: str) -> str:
+        for ref in self._services.registry.list():
+            if str(ref.path) == path:
+                return ref.name
+        return Path(path).name
 
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo) -> None:
@@ -210,10 +270,7 @@ class MainWindow(QMainWindow):
         except (ScalpelError, OSError):
             pass  # remembering is a convenience; the model is loaded either way
         self.refresh_models(select_path=info.path)
-        note = "" if info.chat_template == "embedded" else f" · template {info.chat_template}"
-        self.status_model.setText(
-            f"{info.name} · {info.quantization} · context {info.context_size:,} · "
-            f"{info.n_threads} thread{'s' if info.n_threads != 1 else ''}{note}")
+        self.status.show_model(info)
         self.setWindowTitle(f"Scalpel — {info.name}")
         self._update_controls()
 
@@ -222,8 +279,8 @@ class MainWindow(QMainWindow):
         self._set_loading(False)
         self.show_error(message)
         current = self.chat.model
-        self.status_model.setText(f"{current.name} (still loaded)" if current else "No model loaded")
-        self._select_in_combo(current.path if current else None)
+        self.status.show_still_loaded(current)
+        self.models_menu.set_current(current.path if current else None)
         self._update_controls()
 
     # -- chat ------------------------------------------------------------------
@@ -256,18 +313,13 @@ class MainWindow(QMainWindow):
     def _on_answering_changed(self, answering: bool) -> None:
         self.send_button.setText("Stop" if answering else "Send")
         if answering:
-            self.status_speed.setText("answering…")
+            self.status.show_answering()
         self._update_controls()
-
-    @Slot(object)
-    def _show_reply_stats(self, stats: ReplyStats) -> None:
-        self.status_speed.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
-        self.status_ttft.setText(f"first token {stats.time_to_first_token_s:.2f} s")
-        self.status_context.setText(f"context {stats.context_used:,} / {stats.context_size:,}")
 
     def _set_loading(self, loading: bool) -> None:
         self._loading = loading
-        self.loading_action.setVisible(loading)
+        if not loading:
+            self.status.set_loading(None)
 
     @property
     def loading(self) -> bool:
@@ -276,8 +328,9 @@ class MainWindow(QMainWindow):
     def _update_controls(self) -> None:
         loading = self._loading
         answering = self.chat.answering
-        self.model_combo.setEnabled(not loading and not answering)
+        self.models_menu.set_enabled(not loading and not answering)
         self.open_action.setEnabled(not loading and not answering)
+        self.details_action.setEnabled(self.chat.model is not None)
         self.send_button.setEnabled(answering or (self.chat.model is not None and not loading))
         self.stop_action.setEnabled(answering)
 
@@ -285,8 +338,9 @@ class MainWindow(QMainWindow):
         self.errors.show_message(message)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
-        if self.model_manager is not None:
-            self.model_manager.close()
+        for dialog in (self.model_manager, self.preset_editor):
+            if dialog is not None:
+                dialog.close()
         self.downloads.shutdown()
         self.bridge.shutdown()
         super().closeEvent(event)

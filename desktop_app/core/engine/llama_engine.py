@@ -3,7 +3,10 @@
 API (plain data in and out, so it can move to a child process unchanged):
 ``load(path, options) -> ModelInfo``, ``generate(messages, params) ->
 Iterator[TextDelta | ReplyFinished]``, ``cancel()`` (from any thread),
-``unload()``, ``stats() -> dict``.
+``render_prompt(messages)``, ``unload()``, ``stats() -> dict``.
+
+``keep_loaded`` models stay open (default 1); loading one of them again is
+instant. Idle ones are closed first when free memory runs short.
 
 One generation runs at a time, on the caller's thread. ``cancel`` is
 honoured within one token while decoding, and inside prompt evaluation
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import ctypes
 import logging
 import threading
 import time
@@ -26,7 +28,9 @@ from .. import hardware
 from ..errors import ContextOverflowError, EngineError, NoModelLoadedError
 from ..gguf_inspect import GGUFInfo, inspect_gguf
 from .llama_log import install_log_bridge
-from .prompt import CHATML_STOPS, CHATML_TEMPLATE, ChatPromptFormatter, StopMatcher
+from .loaded_model import LoadedModel, ModelPool
+from .prompt import ChatPromptFormatter, RenderedPrompt, StopMatcher
+from .templates import choose_chat_template, vocab_has_token
 from .types import (EngineEvent, GenerationParams, LoadOptions, Message, ModelInfo,
                     ReplyFinished, ReplyStats, TextDelta)
 
@@ -47,41 +51,12 @@ class _StderrToLog:
         pass
 
 
-class _LoadedModel:
-    def __init__(self, llama, info: ModelInfo, formatter: ChatPromptFormatter) -> None:
-        import llama_cpp
-
-        self.llama = llama
-        self.info = info
-        self.formatter = formatter
-        self.vocab = llama_cpp.llama_model_get_vocab(llama.model)
-        self._pieces: dict[int, bytes] = {}
-        self._piece_buf = ctypes.create_string_buffer(256)
-        self._is_eog = llama_cpp.llama_vocab_is_eog
-        self._to_piece = llama_cpp.llama_token_to_piece
-
-    def is_end_of_generation(self, token: int) -> bool:
-        return bool(self._is_eog(self.vocab, token))
-
-    def piece(self, token: int) -> bytes:
-        """The bytes of one token, cached: the vocabulary is finite."""
-        cached = self._pieces.get(token)
-        if cached is None:
-            n = self._to_piece(self.vocab, token, self._piece_buf, 256, 0, False)
-            if n < 0:
-                buf = ctypes.create_string_buffer(-n)
-                n = self._to_piece(self.vocab, token, buf, -n, 0, False)
-                cached = buf.raw[:n]
-            else:
-                cached = self._piece_buf.raw[:n]
-            self._pieces[token] = cached
-        return cached
-
-
 class LlamaEngine:
-    def __init__(self, *, cpu: hardware.CpuInfo | None = None) -> None:
+    def __init__(self, *, cpu: hardware.CpuInfo | None = None, keep_loaded: int = 1,
+                 memory=hardware.memory_info) -> None:
         self._cpu = cpu or hardware.cpu_info()
-        self._model: _LoadedModel | None = None
+        self._model: LoadedModel | None = None
+        self._pool = ModelPool(keep=keep_loaded, memory=memory)
         self._cancel = threading.Event()
         self._busy = threading.Lock()
         self._last_stats: ReplyStats | None = None
@@ -92,23 +67,46 @@ class LlamaEngine:
     def model_info(self) -> ModelInfo | None:
         return self._model.info if self._model else None
 
+    @property
+    def keep_loaded(self) -> int:
+        return self._pool.keep
+
+    @keep_loaded.setter
+    def keep_loaded(self, count: int) -> None:
+        self._pool.keep = max(1, count)
+        with self._busy:
+            self._pool.trim()
+
+    def loaded_models(self) -> list[ModelInfo]:
+        """Every model held open, least recently used first (the active one last)."""
+        return self._pool.infos()
+
     def load(self, path: str | Path, options: LoadOptions = LoadOptions(), *,
              name: str | None = None) -> ModelInfo:
-        """Load a GGUF. On any failure the previously loaded model stays loaded.
+        """Load a GGUF and make it the active model.
 
+        On any failure the previously active model stays active. A model still
+        held open with the same options is reused at once.
         ``name`` is what people see (the catalog's name); by default the GGUF's own.
         """
+        key = (str(Path(path).resolve()), tuple(sorted(options.to_dict().items())))
+        with self._busy:
+            kept = self._pool.take(key)
+            if kept is not None and Path(kept.info.path).is_file():
+                self._model = kept
+                return kept.info
         gguf = inspect_gguf(path)  # raises a ModelFileError naming what is wrong
         with self._busy:
             new = self._open(gguf, options, name)
-            old, self._model = self._model, new
-        if old is not None:
-            old.llama.close()
-        log.info("loaded %s (%s, ctx %d, %d threads)", new.info.name,
-                 new.info.quantization, new.info.context_size, new.info.n_threads)
+            self._pool.add(key, new)
+            self._model = new
+            self._pool.trim()
+        log.info("loaded %s (%s, ctx %d, %d threads, template: %s)", new.info.name,
+                 new.info.quantization, new.info.context_size, new.info.n_threads,
+                 new.info.chat_template)
         return new.info
 
-    def _open(self, gguf: GGUFInfo, options: LoadOptions, name: str | None) -> _LoadedModel:
+    def _open(self, gguf: GGUFInfo, options: LoadOptions, name: str | None) -> LoadedModel:
         import llama_cpp
 
         bridge = install_log_bridge()
@@ -129,7 +127,11 @@ class LlamaEngine:
             reason = "; ".join(bridge.take_errors()[-2:]) or str(exc)
             raise EngineError(
                 f"llama.cpp could not load {Path(gguf.path).name}: {reason}") from exc
-        formatter, template_note = self._formatter_for(llama, gguf)
+        try:
+            formatter, template_note = self._formatter_for(llama, gguf, options.chat_format)
+        except Exception:
+            llama.close()
+            raise
         info = ModelInfo(
             path=gguf.path, name=name or gguf.name or Path(gguf.path).stem,
             architecture=gguf.architecture or "unknown",
@@ -138,30 +140,40 @@ class LlamaEngine:
             trained_context=gguf.context_length, n_threads=n_threads,
             n_gpu_layers=options.n_gpu_layers, chat_template=template_note,
             load_seconds=round(time.perf_counter() - started, 3))
-        return _LoadedModel(llama, info, formatter)
+        return LoadedModel(llama, info, formatter)
 
     @staticmethod
-    def _formatter_for(llama, gguf: GGUFInfo) -> tuple[ChatPromptFormatter, str]:
+    def _formatter_for(llama, gguf: GGUFInfo,
+                       override: str | None) -> tuple[ChatPromptFormatter, str]:
         model = llama._model
         eos = model.token_get_text(llama.token_eos()) if llama.token_eos() >= 0 else ""
         bos = model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
-        if gguf.chat_template:
-            return ChatPromptFormatter(gguf.chat_template, bos_token=bos, eos_token=eos), "embedded"
-        log.warning("%s has no chat template; using ChatML", gguf.path)
-        formatter = ChatPromptFormatter(CHATML_TEMPLATE, bos_token=bos, eos_token=eos,
-                                        extra_stops=CHATML_STOPS)
-        return formatter, "fallback: chatml (the file has no chat template)"
+        try:
+            choice = choose_chat_template(embedded=gguf.chat_template,
+                                          architecture=gguf.architecture,
+                                          has_token=vocab_has_token(llama), override=override)
+        except ValueError as exc:
+            raise EngineError(f"the catalog's chat format for this model is unusable: {exc}") from exc
+        if choice.source != "embedded":
+            log.warning("%s: chat template %s", gguf.path, choice.note)
+        formatter = ChatPromptFormatter(choice.template, bos_token=bos, eos_token=eos,
+                                        extra_stops=choice.stops)
+        return formatter, choice.note
 
     def unload(self) -> None:
+        """Close every loaded model and give its memory back."""
         with self._busy:
-            model, self._model = self._model, None
-        if model is not None:
-            model.llama.close()
+            self._model = None
+            self._pool.close_all()
 
     # -- generating --------------------------------------------------------
     def cancel(self) -> None:
         """Stop the running generation (thread-safe; a no-op when idle)."""
         self._cancel.set()
+
+    def render_prompt(self, messages: list[Message]) -> RenderedPrompt:
+        """The exact text (and stop strings) the active model would be given."""
+        return self._require_model().formatter.render(messages)
 
     def count_prompt_tokens(self, messages: list[Message]) -> int:
         model = self._require_model()
@@ -178,12 +190,12 @@ class LlamaEngine:
         self._cancel.clear()
         return self._locked_generate(model, messages, params)
 
-    def _locked_generate(self, model: _LoadedModel, messages: list[Message],
+    def _locked_generate(self, model: LoadedModel, messages: list[Message],
                          params: GenerationParams) -> Iterator[EngineEvent]:
         with self._busy:
             yield from self._generate(model, messages, params)
 
-    def _generate(self, model: _LoadedModel, messages: list[Message],
+    def _generate(self, model: LoadedModel, messages: list[Message],
                   params: GenerationParams) -> Iterator[EngineEvent]:
         started = time.perf_counter()
         rendered = model.formatter.render(messages)
@@ -197,7 +209,8 @@ class LlamaEngine:
         llama.set_seed(RANDOM_SEED if params.seed is None else params.seed)
         stream = llama.generate(
             tokens, temp=params.temperature, top_p=params.top_p, top_k=params.top_k,
-            min_p=params.min_p, repeat_penalty=params.repeat_penalty)
+            min_p=params.min_p, repeat_penalty=params.repeat_penalty,
+            grammar=model.grammar(params.grammar))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopMatcher(rendered.stop_strings)
         parts: list[str] = []
@@ -248,17 +261,18 @@ class LlamaEngine:
     def stats(self) -> dict:
         return {
             "model": self._model.info.to_dict() if self._model else None,
+            "loaded_models": [info.name for info in self._pool.infos()],
             "last_reply": self._last_stats.to_dict() if self._last_stats else None,
         }
 
     # -- helpers -----------------------------------------------------------
-    def _require_model(self) -> _LoadedModel:
+    def _require_model(self) -> LoadedModel:
         if self._model is None:
             raise NoModelLoadedError("no model is loaded; choose one first")
         return self._model
 
     @staticmethod
-    def _tokenize(model: _LoadedModel, text: str) -> list[int]:
+    def _tokenize(model: LoadedModel, text: str) -> list[int]:
         # The template already placed any BOS it wants, hence add_bos=False.
         return model.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 

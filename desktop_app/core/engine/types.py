@@ -29,6 +29,7 @@ class LoadOptions(_PlainData):
     n_threads: int | None = None  # None: hardware.choose_threads
     n_gpu_layers: int = 0      # -1: offload every layer the build can
     n_batch: int = 512
+    chat_format: str | None = None  # a templates.FORMATS name that overrides the file's
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class GenerationParams(_PlainData):
     min_p: float = 0.05
     repeat_penalty: float = 1.0
     seed: int | None = None    # None: random
+    grammar: str | None = None  # GBNF the answer must match (JSON-schema presets)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,129 @@
+"""One model open in llama.cpp, and the pool of models kept loaded.
+
+``LoadedModel`` holds a ``llama_cpp.Llama`` with what decoding needs close at
+hand (the vocabulary, a cache of token pieces, compiled grammars).
+``ModelPool`` keeps up to ``keep`` of them, least recently used first out, and
+drops the idle ones while free memory is below a reserve, so switching back to
+a recent model is instant without starving the machine.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from collections import OrderedDict
+from typing import Callable, Hashable
+
+from .. import hardware
+from .prompt import ChatPromptFormatter
+from .types import ModelInfo
+
+log = logging.getLogger(__name__)
+
+GB = 1000 ** 3
+
+
+class LoadedModel:
+    def __init__(self, llama, info: ModelInfo, formatter: ChatPromptFormatter) -> None:
+        import llama_cpp
+
+        self.llama = llama
+        self.info = info
+        self.formatter = formatter
+        self.vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self._pieces: dict[int, bytes] = {}
+        self._piece_buf = ctypes.create_string_buffer(256)
+        self._is_eog = llama_cpp.llama_vocab_is_eog
+        self._to_piece = llama_cpp.llama_token_to_piece
+        self._grammars: dict[str, object] = {}
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(self._is_eog(self.vocab, token))
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token, cached: the vocabulary is finite."""
+        cached = self._pieces.get(token)
+        if cached is None:
+            n = self._to_piece(self.vocab, token, self._piece_buf, 256, 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = self._to_piece(self.vocab, token, buf, -n, 0, False)
+                cached = buf.raw[:n]
+            else:
+                cached = self._piece_buf.raw[:n]
+            self._pieces[token] = cached
+        return cached
+
+    def grammar(self, gbnf: str | None):
+        """A compiled ``LlamaGrammar`` for ``gbnf`` (cached), or None."""
+        if not gbnf:
+            return None
+        compiled = self._grammars.get(gbnf)
+        if compiled is None:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            compiled = self._grammars[gbnf] = LlamaGrammar.from_string(gbnf, verbose=False)
+        return compiled
+
+    def close(self) -> None:
+        self.llama.close()
+
+
+class ModelPool:
+    """Loaded models by key, most recently used last."""
+
+    def __init__(self, *, keep: int = 1,
+                 memory: Callable[[], hardware.MemoryInfo] = hardware.memory_info,
+                 reserve_bytes: int = 2 * GB) -> None:
+        self.keep = keep
+        self._memory = memory
+        self._reserve = reserve_bytes
+        self._models: OrderedDict[Hashable, LoadedModel] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def infos(self) -> list[ModelInfo]:
+        return [model.info for model in self._models.values()]
+
+    def take(self, key: Hashable) -> LoadedModel | None:
+        """The model loaded under ``key``, marked as the most recently used."""
+        model = self._models.get(key)
+        if model is not None:
+            self._models.move_to_end(key)
+        return model
+
+    def add(self, key: Hashable, model: LoadedModel) -> None:
+        old = self._models.pop(key, None)
+        self._models[key] = model
+        if old is not None and old is not model:
+            old.close()
+
+    def trim(self) -> list[ModelInfo]:
+        """Close least recently used models beyond ``keep`` or while memory is short.
+
+        The most recently used model (the active one) is never closed here.
+        """
+        closed: list[ModelInfo] = []
+        while len(self._models) > 1 and (len(self._models) > max(1, self.keep)
+                                         or self._memory_short()):
+            _key, model = self._models.popitem(last=False)
+            model.close()
+            closed.append(model.info)
+            log.info("unloaded %s to %s", model.info.name,
+                     "free memory" if len(self._models) < self.keep else "keep the limit")
+        return closed
+
+    def remove(self, key: Hashable) -> None:
+        model = self._models.pop(key, None)
+        if model is not None:
+            model.close()
+
+    def close_all(self) -> None:
+        while self._models:
+            _key, model = self._models.popitem(last=False)
+            model.close()
+
+    def _memory_short(self) -> bool:
+        available = self._memory().available_bytes
+        return available is not None and available < self._reserve

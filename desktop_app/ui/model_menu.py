@@ -1,0 +1,100 @@
+"""Choosing the model: the toolbar's model box and the Model menu, kept in step.
+
+The menu also sets how many models stay loaded for instant switching.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtWidgets import QComboBox, QMenu, QWidget
+
+from ..core.errors import format_size
+from ..core.models import ModelRef
+
+KEEP_CHOICES = (1, 2, 3, 4)
+
+
+class ModelMenu(QObject):
+    model_chosen = Signal(str)        # path
+    keep_loaded_chosen = Signal(int)
+
+    def __init__(self, parent: QWidget, *, tail_actions: list[QAction]) -> None:
+        super().__init__(parent)
+        self.menu = QMenu("&Model", parent)
+        self.combo = QComboBox(parent)
+        self.combo.setObjectName("modelChooser")
+        self.combo.setAccessibleName("Model")
+        self.combo.setMinimumContentsLength(28)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.combo.activated.connect(self._on_combo)
+        self._tail = tail_actions
+        self._models = QActionGroup(self)
+        self.model_actions: dict[str, QAction] = {}
+        self.keep_menu = QMenu("&Keep loaded", parent)
+        self.keep_menu.setToolTip("Models kept in memory for instant switching, "
+                                  "while free memory allows")
+        keep_group = QActionGroup(self)
+        self.keep_actions: dict[int, QAction] = {}
+        for count in KEEP_CHOICES:
+            label = "1 model (least memory)" if count == 1 else f"Up to {count} models"
+            action = QAction(label, self, checkable=True)
+            action.triggered.connect(lambda _c=False, n=count: self.keep_loaded_chosen.emit(n))
+            keep_group.addAction(action)
+            self.keep_menu.addAction(action)
+            self.keep_actions[count] = action
+
+    def rebuild(self, models: list[ModelRef], current_path: str | None) -> None:
+        self._rebuild_combo(models)
+        self.menu.clear()
+        for action in self.model_actions.values():
+            self._models.removeAction(action)
+            action.deleteLater()
+        self.model_actions = {}
+        for ref in models:
+            action = QAction(ref.name, self, checkable=True)
+            action.setToolTip(f"{ref.path} ({format_size(ref.size_bytes)})")
+            action.setStatusTip(str(ref.path))
+            action.triggered.connect(lambda _c=False, path=str(ref.path): self.model_chosen.emit(path))
+            self._models.addAction(action)
+            self.menu.addAction(action)
+            self.model_actions[str(ref.path)] = action
+        if not models:
+            self.menu.addAction("No models installed yet").setEnabled(False)
+        self.menu.addSeparator()
+        for action in self._tail:
+            self.menu.addAction(action)
+        self.menu.addMenu(self.keep_menu)
+        self.set_current(current_path)
+
+    def _rebuild_combo(self, models: list[ModelRef]) -> None:
+        self.combo.clear()
+        for ref in models:
+            self.combo.addItem(ref.name, str(ref.path))
+            self.combo.setItemData(self.combo.count() - 1, str(ref.path),
+                                   Qt.ItemDataRole.ToolTipRole)
+        if not models:
+            self.combo.addItem("No models yet — use “Open model file…”", None)
+
+    def set_current(self, path: str | None) -> None:
+        for action_path, action in self.model_actions.items():
+            action.setChecked(action_path == path)
+        index = self.combo.findData(path) if path else -1
+        if index >= 0 or not path:
+            self.combo.setCurrentIndex(max(index, 0) if path else -1)
+
+    def set_keep_loaded(self, count: int) -> None:
+        action = self.keep_actions.get(count)
+        if action is not None:
+            action.setChecked(True)
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.combo.setEnabled(enabled)
+        for action in self.model_actions.values():
+            action.setEnabled(enabled)
+
+    @Slot(int)
+    def _on_combo(self, index: int) -> None:
+        path = self.combo.itemData(index)
+        if path:
+            self.model_chosen.emit(path)

@@ -1,0 +1,58 @@
+"""The status bar: the model being loaded or in use, and the last reply's figures."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar
+
+from ..core.engine import ModelInfo, ReplyStats
+
+
+class StatusLine:
+    def __init__(self, bar: QStatusBar) -> None:
+        self.loading_bar = QProgressBar()
+        self.loading_bar.setRange(0, 0)  # busy: llama.cpp reports no load progress here
+        self.loading_bar.setMaximumWidth(90)
+        self.loading_bar.setAccessibleName("Loading model")
+        self.loading_label = QLabel()
+        self.loading_label.setAccessibleName("Model being loaded")
+        self.model = QLabel("No model loaded")
+        self.model.setAccessibleName("Model in use")
+        self.speed, self.ttft, self.context = QLabel(), QLabel(), QLabel()
+        bar.addWidget(self.loading_bar)
+        bar.addWidget(self.loading_label)
+        bar.addWidget(self.model, 1)
+        for label, name in ((self.speed, "Speed"), (self.ttft, "Time to first token"),
+                            (self.context, "Context used")):
+            label.setAccessibleName(name)
+            label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
+            bar.addPermanentWidget(label)
+        self.set_loading(None)
+
+    def set_loading(self, name: str | None) -> None:
+        """Show the busy indicator for ``name``; None hides it."""
+        self.loading_bar.setVisible(name is not None)
+        self.loading_label.setVisible(name is not None)
+        if name is not None:
+            self.loading_label.setText(f"Loading {name}…")
+            self.model.setText("")
+
+    def show_model(self, info: ModelInfo) -> None:
+        chosen = "" if info.chat_template.startswith("embedded") else " · template chosen by Scalpel"
+        threads = f"{info.n_threads} thread{'s' if info.n_threads != 1 else ''}"
+        self.model.setText(f"{info.name} · {info.quantization} · context "
+                           f"{info.context_size:,} · {threads}{chosen}")
+        self.model.setToolTip(f"Chat template: {info.chat_template} (Ctrl+I for details)")
+
+    def show_still_loaded(self, info: ModelInfo | None) -> None:
+        self.model.setText(f"{info.name} (still loaded)" if info else "No model loaded")
+
+    def show_queued(self, name: str) -> None:
+        self.model.setText(f"{name} loads when this answer ends…")
+
+    def show_answering(self) -> None:
+        self.speed.setText("answering…")
+
+    def show_reply(self, stats: ReplyStats) -> None:
+        self.speed.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
+        self.ttft.setText(f"first token {stats.time_to_first_token_s:.2f} s")
+        self.context.setText(f"context {stats.context_used:,} / {stats.context_size:,}")

@@ -1,0 +1,80 @@
+"""Keeping models loaded, and giving memory back when they are unloaded."""
+
+from __future__ import annotations
+
+import psutil
+
+from desktop_app.core.engine import LlamaEngine, LoadOptions
+from desktop_app.core.engine.loaded_model import ModelPool
+from desktop_app.core.hardware import MemoryInfo
+
+GB = 1000 ** 3
+
+
+class FakeModel:
+    def __init__(self, name: str) -> None:
+        self.info = type("Info", (), {"name": name})()
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_pool_keeps_the_most_recent_models_up_to_its_limit():
+    pool = ModelPool(keep=2, memory=lambda: MemoryInfo(16 * GB, 8 * GB))
+    a, b, c = FakeModel("a"), FakeModel("b"), FakeModel("c")
+    for key, model in (("a", a), ("b", b)):
+        pool.add(key, model)
+        pool.trim()
+    assert pool.take("a") is a  # a is now the most recently used
+    pool.add("c", c)
+    assert [info.name for info in pool.trim()] == ["b"]
+    assert b.closed and not a.closed and not c.closed
+    assert [info.name for info in pool.infos()] == ["a", "c"]
+
+
+def test_pool_closes_idle_models_while_memory_is_short_but_never_the_active_one():
+    free = {"bytes": 8 * GB}
+    pool = ModelPool(keep=3, memory=lambda: MemoryInfo(16 * GB, free["bytes"]),
+                     reserve_bytes=2 * GB)
+    models = [FakeModel(name) for name in "abc"]
+    for model in models:
+        pool.add(model.info.name, model)
+    assert pool.trim() == [] and len(pool) == 3
+    free["bytes"] = 1 * GB  # memory got tight
+    assert [info.name for info in pool.trim()] == ["a", "b"]
+    assert not models[2].closed and len(pool) == 1
+
+
+def test_unknown_free_memory_keeps_the_limit_only():
+    pool = ModelPool(keep=2, memory=lambda: MemoryInfo(None, None))
+    for name in "ab":
+        pool.add(name, FakeModel(name))
+    assert pool.trim() == [] and len(pool) == 2
+
+
+def test_unloading_gives_the_memory_back(smollm2_path):
+    process = psutil.Process()
+    engine = LlamaEngine()
+    before = process.memory_info().rss
+    engine.load(smollm2_path, LoadOptions(n_ctx=4096))
+    list(engine.generate([{"role": "user", "content": "Hi"}]))
+    loaded = process.memory_info().rss
+    engine.unload()
+    after = process.memory_info().rss
+    grew = loaded - before
+    assert grew > 100_000_000  # the 98 MB model is mapped in and a 4096-token KV cache made
+    assert after - before < 0.3 * grew, (before, loaded, after)
+    assert engine.model_info is None and engine.loaded_models() == []
+
+
+def test_keeping_two_loaded_then_one_frees_the_other(smollm2_path):
+    engine = LlamaEngine(keep_loaded=2)
+    first = engine.load(smollm2_path, LoadOptions(n_ctx=2048))
+    second = engine.load(smollm2_path, LoadOptions(n_ctx=1024))
+    assert [m.context_size for m in engine.loaded_models()] == [2048, 1024]
+    assert engine.load(smollm2_path, LoadOptions(n_ctx=2048)) is first  # reused, not reloaded
+    engine.keep_loaded = 1
+    assert engine.loaded_models() == [first] and engine.model_info is first
+    assert second not in engine.loaded_models()
+    engine.unload()
