@@ -164,3 +164,27 @@ def test_seeded_sampling_is_repeatable(engine):
     _, first = run(engine, HELLO, params)
     _, second = run(engine, HELLO, params)
     assert first.text == second.text
+
+
+def test_a_gguf_without_a_template_gets_chatml_from_its_vocabulary(smollm2_copy):
+    engine = LlamaEngine()
+    info = engine.load(smollm2_copy, LoadOptions(n_ctx=512))
+    assert info.chat_template.startswith("chatml") and "vocabulary" in info.chat_template
+    prompt = engine.render_prompt([{"role": "system", "content": "Be brief."},
+                                   {"role": "user", "content": "Hi"}])
+    assert prompt.text == ("<|im_start|>system\nBe brief.<|im_end|>\n"
+                           "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+    assert "<|im_end|>" in prompt.stop_strings
+    events = list(engine.generate([{"role": "user", "content": "Say hi"}],
+                                  GenerationParams(max_tokens=16, temperature=0.0)))
+    assert events[-1].text.strip() and "<|im_" not in events[-1].text
+    engine.unload()
+
+
+def test_a_catalog_chat_format_overrides_the_file(smollm2_path):
+    engine = LlamaEngine()
+    info = engine.load(smollm2_path, LoadOptions(n_ctx=512, chat_format="llama-3"))
+    assert info.chat_template.startswith("llama-3")
+    text = engine.render_prompt([{"role": "user", "content": "Hi"}]).text
+    assert "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>" in text
+    engine.unload()

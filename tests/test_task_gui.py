@@ -234,3 +234,19 @@ def test_json_then_code_task_downloads_and_loads_its_model(qtbot, open_window, s
     reply = send(qtbot, window, "Write hello world in Python.")
     assert reply.stats.completion_tokens > 0
     assert window.view.toPlainText().count("Test Coder 135M") == 1
+
+
+def test_a_task_chosen_during_an_answer_loads_its_model_after_it(qtbot, open_window, services,
+                                                                 smollm2_copy):
+    write_user_preset(services, "tiny-code", name="Tiny code", preferred_models=[str(smollm2_copy)])
+    window = started(qtbot, open_window(temperature=0.0, max_tokens=400))
+    with qtbot.waitSignal(window.bridge.text_ready, timeout=REPLY_TIMEOUT_MS):
+        window.prompt.setPlainText("Tell me a long story about a lighthouse.")
+        qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    window.select_preset("tiny-code")
+    assert window.chat.preset.id == "tiny-code" and window.chat.answering
+    assert "loads when this answer ends" in window.status.model.text()
+    with qtbot.waitSignal(window.bridge.model_loaded, timeout=REPLY_TIMEOUT_MS) as loaded:
+        window.chat.stop()
+    assert loaded.args[0].path == str(smollm2_copy)
+    assert [m["role"] for m in window.chat.history] == ["user", "assistant"]

@@ -40,6 +40,7 @@ class ConversationView(QTextBrowser):
         cursor.insertBlock(self._body_block_format(), QTextCharFormat())
         self._answer_start = cursor.position()
         self._streamed_chars = 0
+        self._scroll_to_bottom()  # a new answer is always shown; streaming then follows it
 
     def append_answer_text(self, text: str) -> None:
         if self._answer_start is None or not text:
