@@ -5,6 +5,7 @@ Nothing else creates services; tests build their own with ``Paths.under(tmp)``.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import logging.handlers
 import sys
@@ -14,6 +15,12 @@ from .core.resources import resource_path
 from .core.services import Services
 
 log = logging.getLogger(__name__)
+
+
+def _record_crashes(services: Services) -> None:
+    """A hard crash (in Qt or llama.cpp) leaves its Python stack in the log folder."""
+    crash_file = open(services.paths.log_dir / "crash.log", "a", encoding="utf-8")  # noqa: SIM115
+    faulthandler.enable(file=crash_file, all_threads=True)
 
 
 def _log_to_file(services: Services) -> None:
@@ -50,6 +57,7 @@ def run_gui(services: Services, *, initial_model: ModelRef | None = None) -> int
     from PySide6.QtWidgets import QApplication
 
     _log_to_file(services)
+    _record_crashes(services)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Scalpel")
     app.setOrganizationName("Scalpel")

@@ -118,7 +118,10 @@ def test_scalpel_with_a_model_opens_the_window_and_loads_it(scalpel_home, smollm
             if settings.exists() and '"last_model": "' in settings.read_text():
                 break
             time.sleep(0.2)
-        assert app.poll() is None, app.communicate()[1].decode()
+        if app.poll() is not None:
+            crash = scalpel_home / "logs" / "crash.log"
+            pytest.fail(f"the app exited with {app.returncode}: {app.communicate()[1].decode()}"
+                        f"\n{crash.read_text() if crash.exists() else ''}")
         assert "loaded SmolLM2 135M Instruct (starter)" in log.read_text()
         assert json.loads(settings.read_text())["last_model"] == str(smollm2_path)
     finally:

@@ -46,6 +46,7 @@ def test_enter_sends_and_the_answer_streams_in_while_the_loop_keeps_turning(
         type_and_press_enter(qtbot, window, "Write a short poem about the sea.")
         assert window.prompt.toPlainText() == ""  # sent, and the box is ready for more
         assert window.send_button.text() == "Stop"
+    qtbot.waitUntil(lambda: not window.chat.answering, timeout=60_000)  # rendered in
     heartbeat.stop()
     finished = done.args[0]
     assert len(batches) >= 2, "the answer should arrive in several batches, not at once"
@@ -72,6 +73,7 @@ def test_stop_ends_the_answer_and_marks_it(qtbot, window, services, how):
             qtbot.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
         else:
             qtbot.keyClick(window.prompt, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not window.chat.answering, timeout=60_000)  # rendered in
     assert done.args[0].reason == "cancelled"
     assert done.args[0].stats.completion_tokens < 800
     assert "Stopped." in window.view.toPlainText()
@@ -105,6 +107,7 @@ def test_a_bad_model_file_shows_the_reason_and_keeps_the_model(qtbot, window, se
     assert "still loaded" in window.status.model.text()
     with qtbot.waitSignal(window.bridge.reply_finished, timeout=REPLY_TIMEOUT_MS):
         type_and_press_enter(qtbot, window, "Say hi")
+    qtbot.waitUntil(lambda: not window.chat.answering, timeout=60_000)  # rendered in
 
 
 def test_a_missing_model_file_is_reported_in_the_banner(qtbot, window, services, tmp_path):

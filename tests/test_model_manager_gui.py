@@ -101,6 +101,7 @@ def test_catalog_download_shows_progress_installs_and_answers(qtbot, window, dia
         window.prompt.setFocus()
         qtbot.keyClicks(window.prompt, "Say hello.")
         qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not window.chat.answering, timeout=60_000)  # rendered in
     assert done.args[0].text.strip()
 
 

@@ -88,7 +88,7 @@ def test_a_whole_session_makes_no_network_request(scalpel_home):
 
         window.load_model(services.default_model())
         wait(window.bridge.model_loaded)
-        window._send("Say hi")
+        window.panel.send("Say hi")
         wait(window.bridge.reply_finished)
         assert window.chat.history[-1]["role"] == "assistant"
         window.close()

@@ -103,6 +103,31 @@ def test_a_bad_preset_file_is_reported_and_the_rest_still_load(store, tmp_path, 
     assert store.get("mine") is not None and len(store.list()) == len(BUILTIN_ORDER) + 1
 
 
+def test_the_id_must_match_the_file_name(store):
+    write_preset(store.user_dir, "foo.json", {"id": "bar", "name": "Bar"})
+    store.reload()
+    assert store.get("bar") is None and "name the file bar.json" in store.problems[0]
+
+
+def test_new_ids_never_overwrite_an_unreadable_file(store):
+    broken = write_preset(store.user_dir, "code-assistant-copy.json", "{not json")
+    store.reload()
+    copy = store.duplicate("code")
+    assert copy.id == "code-assistant-copy-2" and broken.read_text() == "{not json"
+
+
+def test_saving_a_fixed_file_clears_its_problem(store):
+    write_preset(store.user_dir, "mine.json", {"id": "mine", "name": "M", "max_tokens": 0})
+    store.reload()
+    assert store.problems
+    store.save(Preset(id="mine", name="Mine"))
+    assert store.problems == [] and store.get("mine").name == "Mine"
+
+
+def test_presets_are_hashable_even_with_a_schema(store):
+    assert len({store.get("json"), store.get("general")}) == 2
+
+
 def test_newer_format_is_refused_with_a_reason():
     with pytest.raises(PresetError, match="newer Scalpel"):
         preset_from_dict({"format": 99, "id": "x", "name": "X"}, file="x.json")

@@ -11,11 +11,8 @@ from PySide6.QtCore import Qt
 from desktop_app.core.catalog import Catalog, CatalogEntry
 from desktop_app.core.models import STARTER_ID
 from desktop_app.ui.task_switcher import DOWNLOAD, KEEP
+from gui_helpers import DOWNLOAD_TIMEOUT_MS, LOAD_TIMEOUT_MS, REPLY_TIMEOUT_MS, send, started
 from hub_server import FakeHub
-
-LOAD_TIMEOUT_MS = 120_000
-REPLY_TIMEOUT_MS = 300_000
-DOWNLOAD_TIMEOUT_MS = 180_000
 
 
 def write_user_preset(services, preset_id, **fields):
@@ -40,17 +37,8 @@ def record_requests(window):
     return calls
 
 
-def started(qtbot, window, initial_model=None):
-    with qtbot.waitSignal(window.bridge.model_loaded, timeout=LOAD_TIMEOUT_MS):
-        window.start(initial_model)
-    return window
 
 
-def send(qtbot, window, text):
-    with qtbot.waitSignal(window.bridge.reply_finished, timeout=REPLY_TIMEOUT_MS) as done:
-        window.prompt.setPlainText(text)
-        qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
-    return done.args[0]
 
 
 def test_task_menu_lists_the_presets_with_shortcuts(open_window, services):
@@ -250,3 +238,23 @@ def test_a_task_chosen_during_an_answer_loads_its_model_after_it(qtbot, open_win
         window.chat.stop()
     assert loaded.args[0].path == str(smollm2_copy)
     assert [m["role"] for m in window.chat.history] == ["user", "assistant"]
+
+
+def test_presets_made_in_the_editor_appear_in_the_task_menu(qtbot, open_window, services):
+    window = open_window()
+    window.select_preset("code")
+    window.tasks.edit_action.trigger()
+    editor = window.preset_editor
+    assert editor.isVisible() and editor.current_id() == "code" and editor.is_read_only()
+    copy = editor.duplicate_current()
+    editor.set_field("system_prompt", "Answer only in Rust.")
+    assert editor.save() is not None
+    assert copy.id in window.tasks.actions
+    window.tasks.actions[copy.id].trigger()
+    assert window.chat.preset.system_prompt == "Answer only in Rust."
+    editor.set_field("system_prompt", "Answer only in Go.")
+    editor.save()
+    assert window.chat.preset.system_prompt == "Answer only in Go."  # edits apply at once
+    editor.close()
+    window.tasks.edit_action.trigger()
+    assert window.preset_editor is not editor and window.preset_editor.isVisible()

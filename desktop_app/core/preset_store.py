@@ -67,7 +67,11 @@ class PresetStore:
         except json.JSONDecodeError as exc:
             raise PresetError(f"is not valid JSON (line {exc.lineno}: {exc.msg})",
                               file=str(path)) from exc
-        return preset_from_dict(data, file=str(path), builtin=builtin, path=path)
+        preset = preset_from_dict(data, file=str(path), builtin=builtin, path=path)
+        if preset.id != path.stem:
+            raise PresetError(f"is '{preset.id}' but the file is named {path.name}; name the "
+                              f"file {preset.id}.json", file=str(path), field="id")
+        return preset
 
     def list(self) -> list[Preset]:
         """Built-ins first in their shipped order, then the rest by name."""
@@ -106,6 +110,7 @@ class PresetStore:
                        encoding="utf-8")
         os.replace(tmp, path)
         self._presets[checked.id] = checked
+        self.problems = [p for p in self.problems if str(path) not in p]
         return checked
 
     def duplicate(self, preset_id: str, *, name: str | None = None) -> Preset:
@@ -124,9 +129,10 @@ class PresetStore:
         self.reload()
 
     def free_id(self, name: str) -> str:
+        """An id from ``name`` that no preset and no file (even an unreadable one) uses."""
         base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:56] or "preset"
         candidate, n = base, 2
-        while candidate in self._presets:
+        while candidate in self._presets or (self.user_dir / f"{candidate}.json").exists():
             candidate, n = f"{base}-{n}", n + 1
         return candidate
 

@@ -50,7 +50,7 @@ class Preset:
     max_tokens: int = 1024
     context_size: int | None = None       # None: the app's setting
     preferred_models: tuple[str, ...] = ()  # catalog ids (or model ids / paths), best first
-    json_schema: dict[str, Any] | None = None
+    json_schema: dict[str, Any] | None = field(default=None, hash=False)
     builtin: bool = False
     path: Path | None = None              # the file it came from
 

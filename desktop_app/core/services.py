@@ -13,6 +13,7 @@ from typing import Callable
 
 from . import hardware
 from .catalog import Catalog, load_catalog
+from .chats import ChatStore
 from .downloads.hub import HubClient
 from .downloads.library import ModelLibrary
 from .downloads.manager import DownloadManager, DownloadStatus
@@ -55,6 +56,10 @@ class Services:
         """The preset used last, else the default one."""
         last = self.settings.last_preset
         return (self.presets.get(last) if last else None) or self.presets.default()
+
+    @cached_property
+    def chat_store(self) -> ChatStore:
+        return ChatStore(self.paths.data_dir / "chats.sqlite3")
 
     @property
     def downloads_dir(self):

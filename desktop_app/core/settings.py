@@ -30,6 +30,9 @@ class Settings:
     temperature: float = 0.7
     keep_models_loaded: int = 1         # models kept open for instant switching (RAM allowing)
     last_preset: str | None = None
+    last_chat_id: int | None = None
+    window_geometry: str | None = None  # Qt's saveGeometry, base64
+    splitter_sizes: list[int] = field(default_factory=list)
     last_model: str | None = None       # model id or path
     hub_endpoint: str | None = None     # an internal mirror; default: HF_ENDPOINT or the Hub
     hub_token: str | None = None        # for gated repos; default: HF_TOKEN / `hf auth login`

@@ -1,19 +1,53 @@
-"""The conversation: user turns and streamed answers, Markdown once complete.
+"""The conversation: messages as rich text, with per-message actions and live streaming.
 
-Streaming text is appended at the end of the document with a cursor (an
-incremental layout of the last block), never by re-rendering the whole
-conversation. When an answer completes, just that answer's range is replaced
-by its Markdown rendering.
+A chat is shown by ``show_messages`` (one ``setHtml`` when a chat is opened, a
+branch is switched or a message edited or deleted). Streaming never re-renders:
+``begin_answer`` writes the answer's heading, ``append_answer_text`` inserts
+text at the end with a cursor, and ``finish_answer`` replaces just that
+answer's range with its Markdown rendering (code highlighted, with Copy links).
+
+Actions are links (``action:<verb>:<message id>``, ``copy:<id>:<block>``) that
+the view turns into ``action_requested`` signals; copying is done here.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QTextBlockFormat, QTextCharFormat, QTextCursor, QPalette
+import html
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import (QGuiApplication, QPalette, QTextBlockFormat, QTextCharFormat,
+                           QTextCursor)
 from PySide6.QtWidgets import QTextBrowser, QWidget
+
+from ..core.rich_text import CodeBlock, RenderedMessage, escape_plain, render_markdown
+
+INSERT_BUDGET_S = 0.008  # a finished answer is inserted in slices this long, between events
+
+STATUS_NOTES = {"cancelled": "Stopped.", "failed": "Not answered.",
+                "partial": "Interrupted: the app closed while this answer was being written."}
+
+
+@dataclass(frozen=True)
+class ShownMessage:
+    """What the view needs to show one message (built by the chat controller)."""
+    id: int
+    role: str                    # "user" or "assistant"
+    speaker: str                 # "You" or the model's name
+    content: str
+    status: str = "complete"     # complete, partial (interrupted), cancelled, failed
+    note: str | None = None      # e.g. "The answer reached its length limit."
+    alternative: tuple[int, int] = (1, 1)  # (this one, of how many) regenerations/edits
+    can_regenerate: bool = False
 
 
 class ConversationView(QTextBrowser):
+    action_requested = Signal(str, int)   # verb, message id
+    copied = Signal(str)                  # what was copied, for a status message
+    appearance_changed = Signal()         # light/dark switched: the chat should be re-rendered
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("conversation")
@@ -22,23 +56,55 @@ class ConversationView(QTextBrowser):
         self.setOpenLinks(False)
         self.setUndoRedoEnabled(False)
         self.document().setDocumentMargin(14)
-        self._answer_start: int | None = None
+        self.anchorClicked.connect(self._on_link)
+        self._code: dict[int, tuple[CodeBlock, ...]] = {}
+        self._contents: dict[int, str] = {}
+        self._rendered: dict[tuple[int, str, bool], RenderedMessage] = {}
+        self._pending_html: list[str] = []
+        self._on_inserted: Callable[[], None] | None = None
+        self._follow_after_insert = False
+        self._answer_start: int | None = None   # where the streaming answer's heading begins
         self._streamed_chars = 0
-        self._placeholder = True
         self._show_placeholder()
 
-    # -- turns ---------------------------------------------------------------
-    def add_user_message(self, text: str) -> None:
+    # -- whole chats ---------------------------------------------------------------
+    def show_messages(self, messages: list[ShownMessage], *, dropped: int = 0) -> None:
+        """Render a whole chat; ``dropped`` oldest messages are marked as out of context."""
+        self._answer_start = None
+        self._pending_html = []
+        if not messages:
+            self._show_placeholder()
+            return
+        shown_ids = {m.id for m in messages}
+        self._rendered = {k: v for k, v in self._rendered.items() if k[0] in shown_ids}
+        self._placeholder = False
+        parts = []
+        for index, message in enumerate(messages):
+            if dropped and index == dropped:
+                parts.append(self._dropped_marker(dropped))
+            parts.append(self._message_html(message))
+        self.setHtml("".join(parts))
+        self._scroll_to_bottom()
+
+    def scroll_to_message(self, message_id: int) -> None:
+        self.scrollToAnchor(f"m{message_id}")
+
+    def message_text(self, message_id: int) -> str | None:
+        return self._contents.get(message_id)
+
+    # -- streaming -------------------------------------------------------------------
+    def add_user_message(self, message: ShownMessage) -> None:
         self._clear_placeholder()
-        self._insert_heading("You")
-        self._insert_body_plain(text)
+        self._new_block_cursor().insertHtml(self._message_html(message))
+        self._scroll_to_bottom()
 
     def begin_answer(self, speaker: str) -> None:
         self._clear_placeholder()
-        self._insert_heading(speaker)
         cursor = self._end_cursor()
-        cursor.insertBlock(self._body_block_format(), QTextCharFormat())
         self._answer_start = cursor.position()
+        cursor = self._new_block_cursor()
+        cursor.insertHtml(self._heading_html(speaker, None))
+        cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._streamed_chars = 0
         self._scroll_to_bottom()  # a new answer is always shown; streaming then follows it
 
@@ -51,76 +117,161 @@ class ConversationView(QTextBrowser):
         if follow:
             self._scroll_to_bottom()
 
-    def finish_answer(self, markdown: str, *, note: str | None = None) -> None:
-        """Replace the streamed plain text with its Markdown rendering."""
+    def finish_answer(self, message: ShownMessage, rendered: RenderedMessage | None = None, *,
+                      on_done: Callable[[], None] | None = None) -> None:
+        """Replace the streamed text (and its heading) with the rendered message.
+
+        ``rendered`` may be prepared off the GUI thread. It is inserted a few blocks
+        at a time, yielding to the event loop between slices so a long answer never
+        freezes the window; ``on_done`` runs when the last slice is in.
+        """
         if self._answer_start is None:
+            if on_done:
+                on_done()
             return
+        if rendered is not None:
+            self._remember(message, rendered)
         follow = self._is_scrolled_to_bottom()
         cursor = self._end_cursor()
         cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
         cursor.removeSelectedText()
-        if markdown.strip():
-            cursor.insertMarkdown(markdown)
-        if note:
-            self._insert_note(note)
+        self._pending_html = self._message_parts(message)
+        self._follow_after_insert = follow
+        self._on_inserted = on_done
+        self._insert_slice()
+
+    @Slot()
+    def _insert_slice(self) -> None:
+        started = time.perf_counter()
+        while self._pending_html and time.perf_counter() - started < INSERT_BUDGET_S:
+            self._new_block_cursor().insertHtml(self._pending_html.pop(0))
+        if self._pending_html:
+            QTimer.singleShot(0, self._insert_slice)
+            return
         self._answer_start = None
-        if follow:
+        if self._follow_after_insert:
             self._scroll_to_bottom()
-
-    def add_note(self, text: str) -> None:
-        self._clear_placeholder()
-        self._insert_note(text)
-
-    def clear_conversation(self) -> None:
-        self.clear()
-        self._answer_start = None
-        self._show_placeholder()
+        done, self._on_inserted = self._on_inserted, None
+        if done:
+            done()
 
     def streamed_text_length(self) -> int:
         return self._streamed_chars
 
-    # -- formatting ------------------------------------------------------------
+    def clear_conversation(self) -> None:
+        self._answer_start = None
+        self._show_placeholder()
+
+    # -- html --------------------------------------------------------------------------
+    def _dark(self) -> bool:
+        return self.palette().color(QPalette.ColorRole.Base).lightness() < 128
+
+    def _muted(self) -> str:
+        return self.palette().color(QPalette.ColorRole.PlaceholderText).name()
+
+    def _heading_html(self, speaker: str, message: ShownMessage | None) -> str:
+        colour = self.palette().color(QPalette.ColorRole.Link).name()
+        extra = ""
+        if message is not None and message.alternative[1] > 1:
+            this, count = message.alternative
+            extra = (f" &nbsp;<a href='action:previous:{message.id}'>‹</a> {this}/{count} "
+                     f"<a href='action:next:{message.id}'>›</a>")
+        anchor = f"<a name='m{message.id}'></a>" if message is not None else ""
+        return (f"<p style='margin-top:16px; margin-bottom:2px'>{anchor}"
+                f"<b style='color:{colour}'>{html.escape(speaker)}</b>"
+                f"<span style='color:{self._muted()}'>{extra}</span></p>")
+
+    def _message_html(self, message: ShownMessage) -> str:
+        return "".join(self._message_parts(message))
+
+    def _message_parts(self, message: ShownMessage) -> list[str]:
+        self._contents[message.id] = message.content
+        if message.role == "assistant":
+            body = list(self._render(message).parts)
+        else:
+            body = [f"<p style='margin-top:2px'>{escape_plain(message.content)}</p>"]
+        notes = [n for n in (STATUS_NOTES.get(message.status), message.note) if n]
+        note_html = "".join(f"<p style='color:{self._muted()}'><i>{html.escape(n)}</i></p>"
+                            for n in notes)
+        return [self._heading_html(message.speaker, message), *body,
+                note_html + self._actions_html(message)]
+
+    def _render(self, message: ShownMessage) -> RenderedMessage:
+        key = (message.id, message.content, self._dark())
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            rendered = render_markdown(message.content, message_id=message.id, dark=key[2])
+            self._remember(message, rendered)
+        self._code[message.id] = rendered.code_blocks
+        return rendered
+
+    def _remember(self, message: ShownMessage, rendered: RenderedMessage) -> None:
+        self._rendered[(message.id, message.content, self._dark())] = rendered
+        self._code[message.id] = rendered.code_blocks
+
+    def is_dark(self) -> bool:
+        return self._dark()
+
+    def _actions_html(self, message: ShownMessage) -> str:
+        verbs = [("copy", "Copy")]
+        if message.role == "user":
+            verbs.append(("edit", "Edit"))
+        if message.can_regenerate:
+            verbs.append(("regenerate", "Regenerate"))
+        verbs.append(("delete", "Delete"))
+        links = " · ".join(f"<a href='action:{verb}:{message.id}'>{label}</a>"
+                           for verb, label in verbs)
+        return f"<p style='font-size:small; margin-top:2px'>{links}</p>"
+
+    def _dropped_marker(self, dropped: int) -> str:
+        return (f"<p align='center' style='color:{self._muted()}; margin:12px'>"
+                f"<i>— {dropped} earlier message{'s' if dropped != 1 else ''} above "
+                "no longer fit the model's context and are left out of its view —</i></p>")
+
+    # -- links ---------------------------------------------------------------------------
+    @Slot(QUrl)
+    def _on_link(self, url: QUrl) -> None:
+        scheme, _, rest = url.toString().partition(":")
+        if scheme == "copy":
+            message_id, _, index = rest.partition(":")
+            self._copy_code(int(message_id), int(index))
+        elif scheme == "action":
+            verb, _, message_id = rest.partition(":")
+            if verb == "copy":
+                self.copy_message(int(message_id))
+            else:
+                self.action_requested.emit(verb, int(message_id))
+
+    def copy_message(self, message_id: int) -> None:
+        text = self._contents.get(message_id)
+        if text is not None:
+            QGuiApplication.clipboard().setText(text)
+            self.copied.emit("Message copied")
+
+    def _copy_code(self, message_id: int, index: int) -> None:
+        blocks = self._code.get(message_id, ())
+        if 0 <= index < len(blocks):
+            QGuiApplication.clipboard().setText(blocks[index].code)
+            self.copied.emit("Code copied")
+
+    # -- helpers ---------------------------------------------------------------------------
     def _end_cursor(self) -> QTextCursor:
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         return cursor
 
-    def _insert_heading(self, speaker: str) -> None:
+    def _new_block_cursor(self) -> QTextCursor:
+        """At the end, in an empty block: inserted HTML must not merge into the last line."""
         cursor = self._end_cursor()
-        block = QTextBlockFormat()
-        block.setTopMargin(14 if not self.document().isEmpty() else 0)
-        fmt = QTextCharFormat()
-        fmt.setFontWeight(QFont.Weight.Bold)
-        fmt.setForeground(self.palette().color(QPalette.ColorRole.Link))
-        if self.document().isEmpty():
-            cursor.setBlockFormat(block)
-            cursor.setCharFormat(fmt)
-        else:
-            cursor.insertBlock(block, fmt)
-        cursor.insertText(speaker, fmt)
-
-    @staticmethod
-    def _body_block_format() -> QTextBlockFormat:
-        block = QTextBlockFormat()
-        block.setTopMargin(2)
-        return block
-
-    def _insert_body_plain(self, text: str) -> None:
-        cursor = self._end_cursor()
-        cursor.insertBlock(self._body_block_format(), QTextCharFormat())
-        cursor.insertText(text)
-        self._scroll_to_bottom()
-
-    def _insert_note(self, text: str) -> None:
-        cursor = self._end_cursor()
-        fmt = QTextCharFormat()
-        fmt.setFontItalic(True)
-        fmt.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
-        cursor.insertBlock(self._body_block_format(), fmt)
-        cursor.insertText(text, fmt)
+        if cursor.block().length() > 1:
+            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+        return cursor
 
     def _show_placeholder(self) -> None:
         self._placeholder = True
+        self._contents.clear()
+        self._code.clear()
+        self._rendered.clear()
         self.setHtml(
             "<div style='margin-top:40px' align='center'>"
             "<p style='font-size:15pt'><b>Ask anything. It stays on this computer.</b></p>"
@@ -139,6 +290,11 @@ class ConversationView(QTextBrowser):
     def _scroll_to_bottom(self) -> None:
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self._answer_start is None:
+            self.appearance_changed.emit()
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt naming
         if event.key() == Qt.Key.Key_Escape:

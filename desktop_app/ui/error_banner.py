@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QToolButton, QWidget
+
+from .themed_bar import ThemedBar
 
 
-class ErrorBanner(QFrame):
+class ErrorBanner(ThemedBar):
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("errorBanner")
-        self.setAccessibleName("Problem")
-        self.setStyleSheet(
-            "#errorBanner { background: #fdecea; border: 1px solid #f5c2c0; border-radius: 6px; }"
-            "#errorBanner QLabel { color: #8a1c1c; }")
-        self._label = QLabel(self)
-        self._label.setWordWrap(True)
-        self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        super().__init__("error", "errorBanner", "Problem", parent)
         close = QToolButton(self)
         close.setText("✕")
         close.setAutoRaise(True)
         close.setAccessibleName("Dismiss problem")
         close.clicked.connect(self.hide)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 6, 6, 6)
-        layout.addWidget(self._label, 1)
-        layout.addWidget(close)
-        self.hide()
+        self._layout.addWidget(close)
 
     def show_message(self, message: str) -> None:
-        self._label.setText(message)
-        self.show()
-
-    def message(self) -> str:
-        return "" if self.isHidden() else self._label.text()
+        self._show_text(message)

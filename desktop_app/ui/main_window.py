@@ -6,8 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton,
-                               QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QToolBar, QVBoxLayout, QWidget
 
 from ..core.catalog import CatalogEntry
 from ..core.engine import GenerationParams, ModelInfo
@@ -15,47 +14,39 @@ from ..core.errors import ScalpelError
 from ..core.models import ModelRef
 from ..core.presets import Preset
 from ..core.services import Services
-from .chat_controller import ChatController
-from .conversation_view import ConversationView
+from .chat_panel import ChatPanel
 from .download_bridge import DownloadBridge
 from .engine_bridge import EngineBridge
 from .error_banner import ErrorBanner
 from .model_menu import ModelMenu
 from .notice_bar import NoticeBar
-from .prompt_input import PromptInput
 from .status_line import StatusLine
 from .task_menu import TaskMenu
 from .task_switcher import TaskSwitcher
+from .window_dialogs import WindowDialogs
+from .window_state import restore_window_state, save_window_state
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowDialogs, QMainWindow):
     def __init__(self, services: Services, bridge: EngineBridge,
                  downloads: DownloadBridge) -> None:
         super().__init__()
         self._services = services
         self.bridge = bridge
         self.downloads = downloads
-        self.model_manager = None  # the ModelManagerDialog, made on first use
-        self.preset_editor = None  # the PresetEditorDialog, made on first use
         self._loading = False
         self.setWindowTitle("Scalpel")
-        self.resize(920, 720)
+        self.resize(1100, 740)
 
         self.errors = ErrorBanner()
         self.notice = NoticeBar()
-        self.view = ConversationView()
-        self.prompt = PromptInput()
-        self.send_button = QPushButton("Send")
-        self.send_button.setObjectName("sendButton")
-        self.send_button.setAccessibleName("Send or stop")
-        self.send_button.setDefault(True)
+        self.panel = ChatPanel(bridge, services.chat_store, params=self._generation_params,
+                               preset_for=services.presets.get, report_error=self.show_error)
+        self.chat, self.view = self.panel.chat, self.panel.view
+        self.prompt, self.send_button = self.panel.prompt, self.panel.send_button
         self._build_central()
         self._build_toolbar_and_menus()
         self.status = StatusLine(self.statusBar())
-
-        self.chat = ChatController(bridge, self.view, params=self._generation_params,
-                                   report_error=self.show_error,
-                                   restore_prompt=self._restore_prompt, parent=self)
         self.tasks_switcher = TaskSwitcher(
             services, bridge, self.chat, self.notice, download=self._download_entry,
             report_error=self.show_error, parent=self)
@@ -66,8 +57,8 @@ class MainWindow(QMainWindow):
         self.models_menu.model_chosen.connect(self._on_model_path_chosen)
         self.models_menu.keep_loaded_chosen.connect(self._set_keep_loaded)
         self.refresh_presets()
-        self.prompt.submitted.connect(self._send)
-        self.send_button.clicked.connect(self._send_or_stop)
+        self.panel.chat_opened.connect(self._on_chat_opened)
+        self.view.copied.connect(lambda text: self.statusBar().showMessage(text, 2000))
         self.chat.answering_changed.connect(self._on_answering_changed)
         self.chat.reply_stats.connect(self.status.show_reply)
         bridge.model_loading.connect(self._on_model_loading)
@@ -76,18 +67,15 @@ class MainWindow(QMainWindow):
         self.downloads.model_installed.connect(self._on_models_changed)
         self.refresh_models()
         self._update_controls()
+        restore_window_state(self, self.panel, services.settings)
 
     # -- layout ----------------------------------------------------------------
     def _build_central(self) -> None:
-        input_row = QHBoxLayout()
-        input_row.addWidget(self.prompt, 1)
-        input_row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
         layout = QVBoxLayout()
         layout.setContentsMargins(10, 8, 10, 8)
         layout.addWidget(self.errors)
         layout.addWidget(self.notice)
-        layout.addWidget(self.view, 1)
-        layout.addLayout(input_row)
+        layout.addWidget(self.panel, 1)
         central = QWidget()
         central.setLayout(layout)
         self.setCentralWidget(central)
@@ -101,7 +89,7 @@ class MainWindow(QMainWindow):
         self.new_chat_action.triggered.connect(self.chat_new)
         self.stop_action = QAction("&Stop answer", self)
         self.stop_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        self.stop_action.triggered.connect(lambda: self.chat.stop())
+        self.stop_action.triggered.connect(lambda: self.panel.cancel_edit_or_stop())
         self.models_action = QAction("&Models…", self)
         self.models_action.setShortcut(QKeySequence("Ctrl+M"))
         self.models_action.setToolTip("Download, import and delete models (Ctrl+M)")
@@ -110,7 +98,7 @@ class MainWindow(QMainWindow):
         self.details_action.setShortcut(QKeySequence("Ctrl+I"))
         self.details_action.triggered.connect(lambda: self.open_model_details())
         quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         quit_action.triggered.connect(self.close)
         self.tasks = TaskMenu(self)
         self.models_menu = ModelMenu(self, tail_actions=[
@@ -135,6 +123,19 @@ class MainWindow(QMainWindow):
         chat_menu = self.menuBar().addMenu("&Chat")
         chat_menu.addAction(self.new_chat_action)
         chat_menu.addAction(self.stop_action)
+        for text, keys, slot in (
+                ("&Search chats", "Ctrl+F", lambda: self.panel.sidebar.focus_search()),
+                ("&Copy last answer", "Ctrl+Shift+C", self.copy_last_answer)):
+            action = chat_menu.addAction(text, slot)
+            action.setShortcut(QKeySequence(keys))
+        chat_menu.addSeparator()
+        files = self.panel.files
+        chat_menu.addAction("Export as &Markdown…",
+                            lambda: files.export_chat(self.chat.chat_id, "md"))
+        chat_menu.addAction("Export as &JSON…",
+                            lambda: files.export_chat(self.chat.chat_id, "json"))
+        chat_menu.addAction("&Import chats…", self.import_chats)
+        chat_menu.addAction("&Back up all chats…", lambda: files.export_everything())
         self.menuBar().addMenu(self.tasks.menu)
         self.menuBar().addMenu(self.models_menu.menu)
 
@@ -153,48 +154,13 @@ class MainWindow(QMainWindow):
         self.refresh_models()
         self.tasks_switcher.models_changed()
 
-    def open_model_manager(self):
-        """Show the (non-modal) model manager, creating it on first use."""
-        if self.model_manager is None:
-            from .model_manager import ModelManagerDialog
-
-            self.model_manager = ModelManagerDialog(self._services, self.downloads, self)
-            self.model_manager.models_changed.connect(self._on_models_changed)
-        else:
-            self.model_manager.refresh()
-        self.model_manager.show()
-        self.model_manager.raise_()
-        self.model_manager.activateWindow()
-        return self.model_manager
-
-    def open_preset_editor(self):
-        """Show the (non-modal) preset editor, creating it on first use."""
-        if self.preset_editor is None:
-            from .preset_editor import PresetEditorDialog
-
-            self.preset_editor = PresetEditorDialog(
-                self._services.presets, self._services.catalog,
-                installed_ids=lambda: {ref.id for ref in self._services.registry.list()},
-                select=self.tasks.current(), parent=self)
-            self.preset_editor.presets_changed.connect(self._on_presets_edited)
-        self.preset_editor.show()
-        self.preset_editor.raise_()
-        self.preset_editor.activateWindow()
-        return self.preset_editor
-
-    def open_model_details(self):
-        from .model_details import ModelDetailsDialog
-
-        if self.chat.model is None:
-            self.show_error("No model is loaded yet.")
-            return None
-        dialog = ModelDetailsDialog(self.chat.model, self.bridge.loaded_models, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.show()
-        return dialog
-
     def start(self, initial_model: ModelRef | None = None) -> None:
-        """Apply the last task and load its model (or ``initial_model``) in the background."""
+        """Reopen the last chat, apply the last task, load its model (or ``initial_model``)."""
+        last_chat = self._services.settings.last_chat_id
+        if last_chat is not None and any(c.id == last_chat
+                                         for c in self._services.chat_store.list_chats()):
+            self.chat.open_chat(last_chat)
+            self.panel.refresh_chats()
         preset = self._services.current_preset()
         self.tasks_switcher.apply_preset(preset.id if preset else "", model=initial_model)
 
@@ -209,17 +175,6 @@ class MainWindow(QMainWindow):
         self.tasks.set_current(preset.id)
         self.prompt.setPlaceholderText(
             f"{preset.name}: {preset.description} (Enter sends, Shift+Enter adds a line)")
-
-    def _on_presets_edited(self) -> None:
-        self._services.presets.reload()
-        self.refresh_presets()
-        current = self.chat.preset
-        if current is not None:
-            fresh = self._services.presets.get(current.id)
-            if fresh is None:
-                self.select_preset("")  # deleted: fall back to the default task
-            else:
-                self.chat.set_preset(fresh)
 
     def _download_entry(self, entry: CatalogEntry) -> None:
         self.open_model_manager().download_catalog_entry(entry.id)
@@ -288,30 +243,38 @@ class MainWindow(QMainWindow):
         s = self._services.settings
         return GenerationParams(max_tokens=s.max_tokens, temperature=s.temperature)
 
-    @Slot(str)
-    def _send(self, text: str) -> None:
-        if self.chat.send(text):
-            self.prompt.take_text()
-            self.errors.hide()
-
-    @Slot()
-    def _send_or_stop(self) -> None:
-        if self.chat.answering:
-            self.chat.stop()
-        else:
-            self._send(self.prompt.toPlainText())
-
     def chat_new(self) -> None:
-        self.chat.new_chat()
-        self.prompt.setFocus()
+        self.panel.new_chat()
 
-    def _restore_prompt(self, text: str) -> None:
-        if not self.prompt.toPlainText().strip():
-            self.prompt.setPlainText(text)
+    def copy_last_answer(self) -> None:
+        answer = self.chat.last_answer_id()
+        if answer is not None:
+            self.view.copy_message(answer)
+
+    def import_chats(self, path: str | None = None) -> list[int]:
+        imported = self.panel.files.import_file(path)
+        if imported:
+            self.panel.open_chat(imported[0])
+        return imported
+
+    @Slot(object)
+    def _on_chat_opened(self, summary) -> None:
+        """A chat brings back its task and model."""
+        model = None
+        if summary.model:
+            try:
+                model = self._services.registry.resolve(summary.model)
+            except ScalpelError:
+                model = None  # gone since: the task's own model will do
+        if summary.preset_id:
+            self.tasks_switcher.apply_preset(summary.preset_id, model=model)
+        elif model is not None:
+            self.load_model(model)
 
     @Slot(bool)
     def _on_answering_changed(self, answering: bool) -> None:
-        self.send_button.setText("Stop" if answering else "Send")
+        self.send_button.setText("Stop" if answering else
+                                 "Resend" if self.panel.editing is not None else "Send")
         if answering:
             self.status.show_answering()
         self._update_controls()
@@ -338,9 +301,11 @@ class MainWindow(QMainWindow):
         self.errors.show_message(message)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
+        save_window_state(self, self.panel, self._services, open_chat=self.chat.chat_id)
         for dialog in (self.model_manager, self.preset_editor):
             if dialog is not None:
                 dialog.close()
         self.downloads.shutdown()
         self.bridge.shutdown()
+        self.chat.shutdown()
         super().closeEvent(event)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QIcon, QPainter, QPixmap
 
 from ..core.presets import ICONS
 from ..core.resources import resource_path
 
 FALLBACK_ICON = "custom"
+SELECTED_COLOR = Qt.GlobalColor.white
+_SELECTED_SIZES = (16, 20, 24, 32, 48)
 
 
 def preset_icon_path(name: str) -> str:
@@ -29,4 +32,18 @@ def preset_icon(name: str) -> QIcon:
 
 @lru_cache(maxsize=len(ICONS) + 1)
 def _icon(name: str) -> QIcon:
-    return QIcon(preset_icon_path(name))
+    icon = QIcon(preset_icon_path(name))
+    # Qt tints selected icons towards the highlight colour, which makes a blue line icon
+    # vanish on a blue selection: give the selected state a white version instead.
+    for size in _SELECTED_SIZES:
+        icon.addPixmap(_recolored(icon.pixmap(size, size)), QIcon.Mode.Selected)
+    return icon
+
+
+def _recolored(pixmap: QPixmap) -> QPixmap:
+    out = QPixmap(pixmap)
+    painter = QPainter(out)
+    painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
+    painter.fillRect(out.rect(), SELECTED_COLOR)
+    painter.end()
+    return out

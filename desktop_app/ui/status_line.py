@@ -17,15 +17,22 @@ class StatusLine:
         self.loading_label.setAccessibleName("Model being loaded")
         self.model = QLabel("No model loaded")
         self.model.setAccessibleName("Model in use")
-        self.speed, self.ttft, self.context = QLabel(), QLabel(), QLabel()
+        self.speed, self.ttft = QLabel(), QLabel()
+        self.context = QProgressBar()  # the context meter: how full the model's window is
+        self.context.setAccessibleName("Context used")
+        self.context.setMinimumWidth(180)
+        self.context.setMaximumWidth(220)
+        self.context.setTextVisible(True)
+        self.context.setFormat("context –")
+        self.context.setValue(0)
         bar.addWidget(self.loading_bar)
         bar.addWidget(self.loading_label)
         bar.addWidget(self.model, 1)
-        for label, name in ((self.speed, "Speed"), (self.ttft, "Time to first token"),
-                            (self.context, "Context used")):
+        for label, name in ((self.speed, "Speed"), (self.ttft, "Time to first token")):
             label.setAccessibleName(name)
             label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
             bar.addPermanentWidget(label)
+        bar.addPermanentWidget(self.context)
         self.set_loading(None)
 
     def set_loading(self, name: str | None) -> None:
@@ -55,4 +62,10 @@ class StatusLine:
     def show_reply(self, stats: ReplyStats) -> None:
         self.speed.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
         self.ttft.setText(f"first token {stats.time_to_first_token_s:.2f} s")
-        self.context.setText(f"context {stats.context_used:,} / {stats.context_size:,}")
+        self.context.setMaximum(max(1, stats.context_size))
+        self.context.setValue(min(stats.context_used, stats.context_size))
+        left_out = (f" · {stats.dropped_messages} old messages left out"
+                    if stats.dropped_messages else "")
+        self.context.setFormat(f"context {stats.context_used:,} / {stats.context_size:,}")
+        self.context.setToolTip(f"The model sees {stats.context_used:,} of its "
+                                f"{stats.context_size:,} tokens of context{left_out}.")

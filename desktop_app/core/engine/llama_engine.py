@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import hardware
-from ..errors import ContextOverflowError, EngineError, NoModelLoadedError
+from ..errors import EngineError, NoModelLoadedError
 from ..gguf_inspect import GGUFInfo, inspect_gguf
 from .llama_log import install_log_bridge
+from .history_fit import HistoryFitter
 from .loaded_model import LoadedModel, ModelPool
 from .prompt import ChatPromptFormatter, RenderedPrompt, StopMatcher
 from .templates import choose_chat_template, vocab_has_token
@@ -57,6 +58,7 @@ class LlamaEngine:
         self._cpu = cpu or hardware.cpu_info()
         self._model: LoadedModel | None = None
         self._pool = ModelPool(keep=keep_loaded, memory=memory)
+        self._fitter = HistoryFitter()
         self._cancel = threading.Event()
         self._busy = threading.Lock()
         self._last_stats: ReplyStats | None = None
@@ -198,11 +200,11 @@ class LlamaEngine:
     def _generate(self, model: LoadedModel, messages: list[Message],
                   params: GenerationParams) -> Iterator[EngineEvent]:
         started = time.perf_counter()
-        rendered = model.formatter.render(messages)
-        tokens = self._tokenize(model, rendered.text)
         n_ctx = model.info.context_size
-        if len(tokens) >= n_ctx:
-            raise ContextOverflowError(len(tokens), n_ctx)
+        fitted = self._fitter.fit(
+            messages, n_ctx=n_ctx, max_tokens=params.max_tokens,
+            tokenize=lambda kept: self._tokenize(model, model.formatter.render(kept).text))
+        tokens = fitted.tokens
         llama = model.llama
         cached = _shared_prefix(llama, tokens)
         budget = min(params.max_tokens, n_ctx - len(tokens))
@@ -212,7 +214,7 @@ class LlamaEngine:
             min_p=params.min_p, repeat_penalty=params.repeat_penalty,
             grammar=model.grammar(params.grammar))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        stops = StopMatcher(rendered.stop_strings)
+        stops = StopMatcher(model.formatter.stop_strings)
         parts: list[str] = []
         n_out, first_at, reason = 0, None, "stop"
         self._set_abort(llama, True)
@@ -254,7 +256,7 @@ class LlamaEngine:
             time_to_first_token_s=round((first_at or finished) - started, 4),
             decode_tokens_per_s=_rate(n_out, first_at, finished),
             total_s=round(finished - started, 4),
-            context_used=len(tokens) + n_out, context_size=n_ctx)
+            context_used=len(tokens) + n_out, context_size=n_ctx, dropped_messages=fitted.dropped)
         self._last_stats = stats
         yield ReplyFinished(reason=reason, text="".join(parts), stats=stats)
 

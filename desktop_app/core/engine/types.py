@@ -70,6 +70,7 @@ class ReplyStats(_PlainData):
     total_s: float = 0.0
     context_used: int = 0
     context_size: int = 0
+    dropped_messages: int = 0       # oldest messages left out to fit the context (not system)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,287 @@
+"""Chats and their messages in SQLite: WAL, small transactions, branches, full-text search.
+
+Messages form a tree (``parent_id``): regenerating an answer or editing a
+question adds a sibling, and a chat shows the path from its root to its
+``current_leaf_id``. WAL with ``synchronous=NORMAL`` means a committed
+transaction survives the app being killed; the file is never left corrupt.
+Several windows or processes may open the same file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import ScalpelError
+from .schema import LATEST_VERSION, migrate, schema_version
+
+
+class ChatStoreError(ScalpelError):
+    """The chat database cannot be used, or a request on it makes no sense."""
+
+
+@dataclass(frozen=True)
+class ChatSummary:
+    id: int
+    title: str
+    preset_id: str | None
+    model: str | None
+    created_at: float
+    updated_at: float
+    message_count: int
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    chat_id: int
+    parent_id: int | None
+    role: str
+    content: str
+    model: str | None
+    preset_id: str | None
+    stats: dict | None
+    status: str
+    created_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chat_id: int
+    chat_title: str
+    message_id: int
+    role: str
+    snippet: str  # matches wrapped in [ and ]
+
+
+_MESSAGE_COLUMNS = ("id, chat_id, parent_id, role, content, model, preset_id, stats, status, "
+                    "created_at, finished_at")
+
+
+class ChatStore:
+    def __init__(self, path: Path) -> None:
+        self.file = Path(path)
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(self.file, timeout=10, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            found = schema_version(self._db)
+        except sqlite3.DatabaseError as exc:
+            raise ChatStoreError(f"{self.file} is not a chat database Scalpel can read "
+                                 f"({exc}); move it aside to start a new one") from exc
+        if found > LATEST_VERSION:
+            self._db.close()
+            raise ChatStoreError(f"{self.file} was written by a newer Scalpel (schema {found}, "
+                                 f"this one knows up to {LATEST_VERSION}); update Scalpel")
+        with self._lock:
+            migrate(self._db)
+
+    @property
+    def schema_version(self) -> int:
+        return schema_version(self._db)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def transaction(self):
+        """A write transaction for bulk work (import): all of it commits, or none."""
+        return self._write()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- chats -----------------------------------------------------------------------
+    def create_chat(self, *, title: str = "New chat", preset_id: str | None = None,
+                    model: str | None = None) -> ChatSummary:
+        now = time.time()
+        with self._write() as db:
+            chat_id = db.execute(
+                "INSERT INTO chats (title, preset_id, model, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?)", (title.strip() or "New chat", preset_id, model,
+                                           now, now)).lastrowid
+        return self.get_chat(chat_id)
+
+    def list_chats(self) -> list[ChatSummary]:
+        rows = self._read(
+            "SELECT c.id, c.title, c.preset_id, c.model, c.created_at, c.updated_at, "
+            "(SELECT count(*) FROM messages m WHERE m.chat_id = c.id) "
+            "FROM chats c ORDER BY c.updated_at DESC, c.id DESC")
+        return [ChatSummary(*row) for row in rows]
+
+    def get_chat(self, chat_id: int) -> ChatSummary:
+        rows = self._read(
+            "SELECT c.id, c.title, c.preset_id, c.model, c.created_at, c.updated_at, "
+            "(SELECT count(*) FROM messages m WHERE m.chat_id = c.id) FROM chats c WHERE c.id = ?",
+            (chat_id,))
+        if not rows:
+            raise ChatStoreError(f"that chat no longer exists (id {chat_id})")
+        return ChatSummary(*rows[0])
+
+    def rename_chat(self, chat_id: int, title: str) -> None:
+        if not title.strip():
+            raise ChatStoreError("a chat needs a title; the name was left unchanged")
+        with self._write() as db:
+            db.execute("UPDATE chats SET title = ? WHERE id = ?", (title.strip(), chat_id))
+
+    def set_chat_task(self, chat_id: int, *, preset_id: str | None, model: str | None) -> None:
+        with self._write() as db:
+            db.execute("UPDATE chats SET preset_id = ?, model = ? WHERE id = ?",
+                       (preset_id, model, chat_id))
+
+    def delete_chat(self, chat_id: int) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+
+    # -- messages --------------------------------------------------------------------
+    def add_message(self, chat_id: int, *, parent_id: int | None, role: str, content: str,
+                    model: str | None = None, preset_id: str | None = None,
+                    stats: dict | None = None, status: str = "complete") -> StoredMessage:
+        now = time.time()
+        with self._write() as db:
+            if parent_id is not None:
+                owner = db.execute("SELECT chat_id FROM messages WHERE id = ?",
+                                   (parent_id,)).fetchone()
+                if owner is None or owner[0] != chat_id:
+                    raise ChatStoreError("a reply must follow a message of the same chat")
+            message_id = db.execute(
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES "
+                "(NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (chat_id, parent_id, role, content, model, preset_id, _json(stats), status,
+                 now, None if status == "partial" else now)).lastrowid
+            db.execute("UPDATE chats SET current_leaf_id = ?, updated_at = ? WHERE id = ?",
+                       (message_id, now, chat_id))
+        return self.message(message_id)
+
+    def update_message(self, message_id: int, *, content: str, status: str,
+                       stats: dict | None = None) -> None:
+        now = time.time()
+        with self._write() as db:
+            db.execute("UPDATE messages SET content = ?, status = ?, stats = coalesce(?, stats), "
+                       "finished_at = ? WHERE id = ?",
+                       (content, status, _json(stats), None if status == "partial" else now,
+                        message_id))
+            db.execute("UPDATE chats SET updated_at = ? WHERE id = "
+                       "(SELECT chat_id FROM messages WHERE id = ?)", (now, message_id))
+
+    def message(self, message_id: int) -> StoredMessage:
+        rows = self._read(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+        if not rows:
+            raise ChatStoreError(f"that message no longer exists (id {message_id})")
+        return _message(rows[0])
+
+    def delete_message(self, message_id: int) -> None:
+        """Remove the message and everything after it; the chat shows the nearest branch."""
+        gone = self.message(message_id)
+        with self._write() as db:
+            db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            leaf = self._newest_leaf_under(db, gone.chat_id, gone.parent_id)
+            db.execute("UPDATE chats SET current_leaf_id = ? WHERE id = ?", (leaf, gone.chat_id))
+
+    def _children(self, db: sqlite3.Connection, chat_id: int, parent_id: int | None) -> list[int]:
+        if parent_id is None:
+            rows = db.execute("SELECT id FROM messages WHERE chat_id = ? AND parent_id IS NULL "
+                              "ORDER BY created_at, id", (chat_id,)).fetchall()
+        else:
+            rows = db.execute("SELECT id FROM messages WHERE parent_id = ? ORDER BY created_at, id",
+                              (parent_id,)).fetchall()
+        return [row[0] for row in rows]
+
+    def _newest_leaf_under(self, db: sqlite3.Connection, chat_id: int,
+                           start: int | None) -> int | None:
+        """Follow the newest child down from ``start`` (None: the chat's roots)."""
+        node = start
+        while children := self._children(db, chat_id, node):
+            node = children[-1]
+        return node
+
+    def path(self, chat_id: int) -> list[StoredMessage]:
+        rows = self._read(
+            f"WITH RECURSIVE up(id) AS (SELECT current_leaf_id FROM chats WHERE id = ? "
+            f"UNION ALL SELECT m.parent_id FROM messages m JOIN up ON m.id = up.id "
+            f"WHERE m.parent_id IS NOT NULL) "
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id IN (SELECT id FROM up) "
+            f"ORDER BY created_at, id", (chat_id,))
+        return [_message(row) for row in rows]
+
+    def siblings(self, message_id: int) -> list[StoredMessage]:
+        message = self.message(message_id)
+        with self._lock:
+            ids = self._children(self._db, message.chat_id, message.parent_id)
+        return [self.message(i) for i in ids]
+
+    def switch_to(self, message_id: int) -> list[StoredMessage]:
+        message = self.message(message_id)
+        with self._write() as db:
+            leaf = self._newest_leaf_under(db, message.chat_id, message.id)
+            db.execute("UPDATE chats SET current_leaf_id = ? WHERE id = ?",
+                       (leaf, message.chat_id))
+        return self.path(message.chat_id)
+
+    def all_messages(self, chat_id: int) -> list[StoredMessage]:
+        """Every message of the chat, all branches, oldest first."""
+        rows = self._read(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? "
+                          "ORDER BY created_at, id", (chat_id,))
+        return [_message(row) for row in rows]
+
+    def current_leaf_id(self, chat_id: int) -> int | None:
+        rows = self._read("SELECT current_leaf_id FROM chats WHERE id = ?", (chat_id,))
+        return rows[0][0] if rows else None
+
+    def interrupted(self, chat_id: int) -> list[StoredMessage]:
+        rows = self._read(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND "
+                          "status = 'partial' ORDER BY created_at, id", (chat_id,))
+        return [_message(row) for row in rows]
+
+    # -- search and health --------------------------------------------------------------
+    def search(self, query: str, *, limit: int = 50) -> list[SearchHit]:
+        words = [w.replace('"', '""') for w in query.split()]
+        if not words:
+            return []
+        # Each word quoted (no FTS syntax from the person) and as a prefix: "pelican" finds
+        # "pelicans".
+        match = " ".join(f'"{w}"*' for w in words)
+        rows = self._read(
+            "SELECT m.chat_id, c.title, m.id, m.role, "
+            "snippet(messages_fts, 0, '[', ']', '…', 12) "
+            "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+            "JOIN chats c ON c.id = m.chat_id WHERE messages_fts MATCH ? "
+            "ORDER BY m.created_at DESC LIMIT ?", (match, limit))
+        return [SearchHit(*row) for row in rows]
+
+    def integrity_ok(self) -> bool:
+        return self._read("PRAGMA integrity_check")[0][0] == "ok"
+
+
+def _json(value: dict | None) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _message(row: tuple) -> StoredMessage:
+    values = list(row)
+    values[7] = json.loads(values[7]) if values[7] else None
+    return StoredMessage(*values)

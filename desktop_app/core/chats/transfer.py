@@ -1,0 +1,112 @@
+"""Chats out and in: Markdown to read or share, JSON to back up and restore (branches kept)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .store import ChatStore, ChatStoreError, ChatSummary
+
+CHAT_FORMAT, BACKUP_FORMAT, VERSION = "scalpel-chat", "scalpel-backup", 1
+_FIELDS = ("id", "parent_id", "role", "content", "model", "preset_id", "stats", "status",
+           "created_at", "finished_at")
+
+
+def export_markdown(store: ChatStore, chat_id: int) -> str:
+    """The chat's current branch as Markdown."""
+    chat = store.get_chat(chat_id)
+    lines = [f"# {chat.title}", ""]
+    for message in store.path(chat_id):
+        speaker = "You" if message.role == "user" else (message.model or "Assistant")
+        lines += [f"**{speaker}:**", "", message.content]
+        if message.status == "partial":
+            lines += ["", "*(interrupted)*"]
+        elif message.status == "cancelled":
+            lines += ["", "*(stopped)*"]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def export_json(store: ChatStore, chat_id: int) -> dict[str, Any]:
+    """Every message of the chat (all branches) and which one is shown."""
+    chat = store.get_chat(chat_id)
+    messages = store.all_messages(chat_id)
+    return {
+        "format": CHAT_FORMAT, "version": VERSION,
+        "chat": {"title": chat.title, "preset_id": chat.preset_id, "model": chat.model,
+                 "created_at": chat.created_at, "updated_at": chat.updated_at},
+        "messages": [{name: getattr(m, name) for name in _FIELDS} for m in messages],
+        "current_leaf_id": store.current_leaf_id(chat_id),
+    }
+
+
+def import_json(store: ChatStore, data: Any) -> ChatSummary:
+    """Add one exported chat as a new chat, all or nothing."""
+    chat, messages, leaf = _checked(data)
+    with store.transaction() as db:
+        chat_id = db.execute(
+            "INSERT INTO chats (title, preset_id, model, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (chat["title"], chat.get("preset_id"), chat.get("model"), chat["created_at"],
+             chat["updated_at"])).lastrowid
+        new_ids: dict[int, int] = {}
+        for m in messages:
+            if m["parent_id"] is not None and m["parent_id"] not in new_ids:
+                raise ChatStoreError("the file's messages are out of order (a reply comes "
+                                     "before its question)")
+            new_ids[m["id"]] = db.execute(
+                "INSERT INTO messages (chat_id, parent_id, role, content, model, preset_id, "
+                "stats, status, created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (chat_id, new_ids.get(m["parent_id"]), m["role"], m["content"], m.get("model"),
+                 m.get("preset_id"), _stats_text(m.get("stats")), m.get("status", "complete"),
+                 m["created_at"], m.get("finished_at"))).lastrowid
+        db.execute("UPDATE chats SET current_leaf_id = ? WHERE id = ?",
+                   (new_ids.get(leaf), chat_id))
+    return store.get_chat(chat_id)
+
+
+def export_all(store: ChatStore) -> dict[str, Any]:
+    return {"format": BACKUP_FORMAT, "version": VERSION,
+            "chats": [export_json(store, chat.id) for chat in reversed(store.list_chats())]}
+
+
+def import_all(store: ChatStore, data: Any) -> list[ChatSummary]:
+    if not isinstance(data, dict) or data.get("format") != BACKUP_FORMAT:
+        raise ChatStoreError("this is not a Scalpel backup (the format marker is missing)")
+    chats = data.get("chats")
+    if not isinstance(chats, list):
+        raise ChatStoreError("the backup has no list of chats")
+    for chat in chats:
+        _checked(chat)  # all checked before any is added
+    return [import_json(store, chat) for chat in chats]
+
+
+def _checked(data: Any) -> tuple[dict, list[dict], int | None]:
+    if not isinstance(data, dict) or data.get("format") != CHAT_FORMAT:
+        raise ChatStoreError("this is not a Scalpel chat file (the format marker is missing)")
+    if data.get("version") != VERSION:
+        raise ChatStoreError(f"this chat file has version {data.get('version')!r}; this "
+                             f"Scalpel reads version {VERSION}")
+    chat, messages = data.get("chat"), data.get("messages")
+    if not isinstance(chat, dict) or not isinstance(chat.get("title"), str):
+        raise ChatStoreError("the chat file has no chat title")
+    if not isinstance(messages, list):
+        raise ChatStoreError("the chat file has no list of messages")
+    for index, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise ChatStoreError(f"message #{index + 1} is not an object")
+        for name, kinds in (("id", int), ("role", str), ("content", str),
+                            ("created_at", (int, float))):
+            if not isinstance(m.get(name), kinds):
+                raise ChatStoreError(f"message #{index + 1} has no valid '{name}'")
+        if m["role"] not in ("system", "user", "assistant"):
+            raise ChatStoreError(f"message #{index + 1} has an unknown role {m['role']!r}")
+        if m.get("status", "complete") not in ("complete", "partial", "cancelled", "failed"):
+            raise ChatStoreError(f"message #{index + 1} has an unknown status")
+    chat.setdefault("created_at", 0.0)
+    chat.setdefault("updated_at", chat["created_at"])
+    return chat, messages, data.get("current_leaf_id")
+
+
+def _stats_text(stats: Any) -> str | None:
+    return None if stats is None else json.dumps(stats)

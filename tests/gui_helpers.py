@@ -1,0 +1,25 @@
+"""Driving the window like a person: start it, send a message, wait for the answer."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+LOAD_TIMEOUT_MS = 120_000     # generous limits, not speed requirements
+REPLY_TIMEOUT_MS = 300_000
+DOWNLOAD_TIMEOUT_MS = 180_000
+
+
+def started(qtbot, window, initial_model=None):
+    """``window.start()`` and wait until its model is loaded."""
+    with qtbot.waitSignal(window.bridge.model_loaded, timeout=LOAD_TIMEOUT_MS):
+        window.start(initial_model)
+    return window
+
+
+def send(qtbot, window, text):
+    """Type ``text``, press Enter, wait until the answer is shown; return its ReplyFinished."""
+    with qtbot.waitSignal(window.bridge.reply_finished, timeout=REPLY_TIMEOUT_MS) as done:
+        window.prompt.setPlainText(text)
+        qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not window.chat.answering, timeout=60_000)  # rendered in
+    return done.args[0]
