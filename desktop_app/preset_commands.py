@@ -7,6 +7,7 @@ import json
 import sys
 
 from .core.presets import Preset
+from .core.resources import resource_path
 from .core.services import Services
 from .core.task_models import choose_model_for
 
@@ -38,7 +39,7 @@ def _print_list(services: Services, *, as_json: bool) -> None:
     for preset in services.presets.list():
         choice = choose_model_for(preset, installed, services.catalog)
         rows.append({"id": preset.id, "name": preset.name,
-                     "source": "built-in" if preset.builtin else str(preset.path),
+                     "source": _source(preset),
                      "description": preset.description,
                      "model": choice.ref.id if choice.ref else None,
                      "json_output": preset.json_schema is not None})
@@ -49,6 +50,12 @@ def _print_list(services: Services, *, as_json: bool) -> None:
     for row in rows:
         model = row["model"] or "current model"
         print(f"{row['id']:<{width}}  {row['name']} — {row['description']} [{model}]")
+
+
+def _source(preset: Preset) -> str:
+    if preset.builtin and preset.path and preset.path.parent == resource_path("presets"):
+        return "built-in"
+    return f"read-only, shipped in {preset.path}" if preset.builtin else str(preset.path)
 
 
 def _as_json(preset: Preset) -> dict:
@@ -63,7 +70,7 @@ def _describe(preset: Preset, services: Services) -> str:
     params = preset.generation_params()
     choice = choose_model_for(preset, services.registry.list(), services.catalog)
     lines = [
-        f"{preset.name} ({preset.id}, {'built-in' if preset.builtin else preset.path})",
+        f"{preset.name} ({preset.id}, {_source(preset)})",
         f"  {preset.description}",
         f"system prompt:  {preset.system_prompt or '(none)'}",
         f"input template: {preset.input_template!r}" if preset.input_template

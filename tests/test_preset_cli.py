@@ -60,3 +60,15 @@ def test_a_broken_user_preset_is_reported_and_the_rest_listed(scalpel_home):
     assert result.returncode == 0
     assert "legal" in out and "broken" not in out
     assert "broken.json" in err and "field 'max_tokens'" in err and "whole number" in err
+
+
+def test_presets_shipped_machine_wide_are_listed_and_read_only(tmp_path, monkeypatch):
+    shipped = tmp_path / "etc-scalpel" / "presets"
+    shipped.mkdir(parents=True)
+    (shipped / "legal.json").write_text('{"id": "legal", "name": "Legal review", '
+                                        '"system_prompt": "Review contracts."}')
+    monkeypatch.setenv("SCALPEL_SYSTEM_CONFIG", str(tmp_path / "etc-scalpel"))
+    out = scalpel("presets", "show", "legal").stdout.decode()
+    assert "Legal review (legal, read-only, shipped in" in out and "Review contracts." in out
+    doctor = json.loads(scalpel("doctor", "--json").stdout)
+    assert str(tmp_path / "etc-scalpel") in json.dumps(doctor)

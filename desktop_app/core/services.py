@@ -49,7 +49,9 @@ class Services:
 
     @cached_property
     def presets(self) -> PresetStore:
+        system = self.paths.system_config_dir
         return PresetStore(builtin_dir=resource_path("presets"),
+                           extra_dirs=[system / "presets"] if system else [],
                            user_dir=self.paths.config_dir / "presets")
 
     def current_preset(self) -> Preset | None:

@@ -1,0 +1,75 @@
+"""Killing the real app mid-answer loses nothing: the window's own saving path, SIGKILLed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+from desktop_app.core.chats import ChatStore
+
+DRIVER = textwrap.dedent("""
+    import os
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtWidgets import QApplication
+    from desktop_app.app import create_window
+    from desktop_app.core.paths import Paths
+    from desktop_app.core.services import build_services
+
+    app = QApplication([])
+    services = build_services(Paths.from_environment())
+    services.settings.temperature = 0.0
+    services.settings.max_tokens = 3000
+    store = services.chat_store
+    real_update = store.update_message
+    saves = []
+
+    def update_and_tell(*args, **kwargs):
+        real_update(*args, **kwargs)
+        saves.append(kwargs.get("status"))
+        print(f"saved {len(saves)} {kwargs.get('status')}", flush=True)
+
+    store.update_message = update_and_tell
+    window = create_window(services)
+    window.show()
+    window.bridge.model_loaded.connect(lambda _info: window.panel.send(
+        "Tell me a very long story about a lighthouse keeper and a storm."))
+    window.start()
+    app.exec()
+""")
+
+
+def test_killing_the_app_mid_answer_keeps_the_question_and_the_answer_so_far(
+        scalpel_home, qtbot):
+    child = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "SCALPEL_HOME": str(scalpel_home)})
+    try:
+        for line in child.stdout:  # as long as it takes: no timing assumed
+            if line.startswith("saved 2 partial"):
+                break
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(60)
+    assert child.returncode == -signal.SIGKILL
+    store = ChatStore(scalpel_home / "data" / "chats.sqlite3")
+    assert store.integrity_ok()
+    chat, = store.list_chats()
+    question, answer = store.path(chat.id)
+    assert question.status == "complete" and question.content.startswith("Tell me a very long")
+    assert answer.status == "partial" and answer.content.strip()
+    store.close()
+
+    from desktop_app.app import create_window
+    from desktop_app.core.paths import Paths
+    from desktop_app.core.services import build_services
+
+    services = build_services(Paths.under(scalpel_home))
+    services.settings.last_chat_id = chat.id
+    window = create_window(services)
+    qtbot.addWidget(window)
+    window.start()
+    shown = window.view.toPlainText()
+    assert answer.content.strip()[:30] in shown and "Interrupted" in shown
+    window.close()
