@@ -80,8 +80,6 @@ class PresetForm(QWidget):
     def __init__(self, catalog: Catalog, installed_ids: Callable[[], set[str]],
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._catalog = catalog
-        self._installed_ids = installed_ids
         self._read_only = False
         self._loading = False
 
