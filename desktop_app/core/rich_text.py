@@ -99,7 +99,7 @@ def render_markdown(text: str, *, message_id: int | str, dark: bool = False) -> 
     parser.add_render_rule("link_close", link_close)
     parser.add_render_rule("image", image)
     table = (f"<table border='1' cellspacing='0' cellpadding='4' "
-             f"style='border-color:{theme.code_border}'>")
+             f"style='border-style:solid; border-color:{theme.code_border}'>")
     parts = tuple(parser.renderer.render(group, parser.options, {}).replace("<table>", table)
                   for group in _top_level_blocks(parser.parse(text)))
     return RenderedMessage(parts, tuple(blocks))
@@ -118,17 +118,22 @@ def _top_level_blocks(tokens: list) -> list[list]:
 
 
 def _code_block_html(block: CodeBlock, message_id: int | str, theme: _Theme) -> str:
+    # Qt draws a line between any two cells of a table, so the header (language left,
+    # Copy right) is a borderless table nested in the block's first cell.
     label = html.escape(block.language or "code")
     return (
         f"<table width='100%' cellspacing='0' cellpadding='6' "
         f"style='background:{theme.code_background}; border:1px solid {theme.code_border}; "
-        f"margin-top:6px; margin-bottom:6px'>"
-        f"<tr><td style='background:{theme.header_background}; color:{theme.muted}'>"
-        f"<span style='font-size:small'>{label}</span></td>"
-        f"<td align='right' style='background:{theme.header_background}'>"
-        f"<a href='copy:{message_id}:{block.index}' style='font-size:small'>Copy</a></td></tr>"
-        f"<tr><td colspan='2'><pre style='margin:0; font-family:monospace'>"
-        f"{_highlighted(block, theme)}</pre></td></tr></table>")
+        f"border-collapse:collapse; margin-top:6px; margin-bottom:6px'>"
+        f"<tr><td style='background-color:{theme.header_background}; padding:0'>"
+        f"<table width='100%' cellspacing='0' cellpadding='3' "
+        f"style='color:{theme.muted}; font-size:small'><tr>"
+        f"<td style='padding-left:6px'>{label}</td>"
+        f"<td align='right' style='padding-right:6px'>"
+        f"<a href='copy:{message_id}:{block.index}'>Copy</a></td></tr></table></td></tr>"
+        f"<tr><td style='background-color:{theme.code_background}'>"
+        f"<pre style='margin:0; font-family:monospace'>{_highlighted(block, theme)}</pre>"
+        f"</td></tr></table>")
 
 
 def _highlighted(block: CodeBlock, theme: _Theme) -> str:
