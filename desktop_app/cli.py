@@ -17,6 +17,7 @@ from .core.errors import ScalpelError
 from .core.paths import Paths
 from .core.services import Services, build_services
 from .model_commands import add_model_commands, run_models_command
+from .policy_commands import add_policy_commands, run_policy_command
 from .preset_commands import add_preset_commands, run_presets_command
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     presets = commands.add_parser("presets", help="list the task presets or show one")
     add_preset_commands(presets)
 
+    policy = commands.add_parser("policy", help="the organization's policy: show it, check a file")
+    add_policy_commands(policy)
+
     doctor = commands.add_parser("doctor", help="versions, paths, threads, GPU support, models")
     doctor.add_argument("--json", action="store_true")
     return parser
@@ -87,6 +91,8 @@ def _dispatch(args: argparse.Namespace, services: Services,
         return run_models_command(args, services)
     if args.command == "presets":
         return run_presets_command(args, services)
+    if args.command == "policy":
+        return run_policy_command(args, services)
     if args.command == "doctor":
         from .doctor import collect_report, format_report
 

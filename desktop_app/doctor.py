@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import platform
 import sys
 
@@ -60,8 +61,19 @@ def collect_report(services: Services) -> dict[str, object]:
         "memory": {"total_bytes": memory.total_bytes, "available_bytes": memory.available_bytes},
         "llama_cpp": _llama_build(),
         "gpu": _gpu(),
-        "models": [m.to_dict() for m in services.registry.list()],
+        "models": [{**m.to_dict(), "allowed": services.model_allowed(m)}
+                   for m in services.registry.list()],
+        "policy": _policy(services),
     }
+
+
+def _policy(services: Services) -> dict[str, object]:
+    from .policy_commands import deployment_warnings
+
+    report = services.policy.describe()
+    report["problems"] += services.model_gate.unresolved
+    report["warnings"] = deployment_warnings(services.policy)
+    return report
 
 
 def format_report(report: dict) -> str:
@@ -93,5 +105,17 @@ def format_report(report: dict) -> str:
                      f"{gpu['total_bytes'] / 2**30:.1f} GB")
     lines += ["", "Models:"]
     lines += [f"  {m['id']}  ({m['source']}, {m['size_bytes'] / 2**20:.0f} MB)  {m['path']}"
+              + ("  NOT ALLOWED by policy" if m["allowed"] is False else "")
               for m in report["models"]] or ["  none found"]
-    return "\n".join(lines)
+    return "\n".join(lines + [""] + _format_policy(report["policy"]))
+
+
+def _format_policy(policy: dict) -> list[str]:
+    if not policy["managed"]:
+        return ["Policy: none (nothing is managed by an organization)"]
+    lines = [f"Policy: {policy['file']}"]
+    for key, item in policy["values"].items():
+        lines.append(f"  {key:<18} {json.dumps(item['value'])}  ({item['source']})")
+    lines += [f"  problem: {p}" for p in policy["problems"]]
+    lines += [f"  warning: {w}" for w in policy["warnings"]]
+    return lines

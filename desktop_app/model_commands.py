@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .core.downloads.manager import DownloadManager, DownloadRequest
+from .core.downloads.manager import DownloadRequest
 from .core.downloads.transfer import TransferProgress
 from .core.errors import ScalpelError, format_size
 from .core.services import Services
@@ -55,16 +55,20 @@ def run_models_command(args: argparse.Namespace, services: Services) -> int:
 
 def _list_installed(services: Services, as_json: bool) -> int:
     models = services.registry.list()
+    allowed = {m.path: services.model_allowed(m) for m in models}
     if as_json:
-        print(json.dumps([m.to_dict() for m in models], indent=2))
+        print(json.dumps([{**m.to_dict(), "allowed": allowed[m.path]} for m in models], indent=2))
         return EXIT_OK
     if not models:
         print(f"No models yet. Download one (`scalpel models list --catalog`) or put .gguf "
               f"files in {services.paths.models_dir}")
         return EXIT_OK
     width = max(len(m.id) for m in models)
+    marks = {True: "", False: "  (not allowed by your organization)",
+             None: "  (checked against your organization's list when loaded)"}
     for m in models:
-        print(f"{m.id:<{width}}  {format_size(m.size_bytes):>8}  {m.source:<9}  {m.path}")
+        print(f"{m.id:<{width}}  {format_size(m.size_bytes):>8}  {m.source:<11}  {m.path}"
+              f"{marks[allowed[m.path]]}")
     return EXIT_OK
 
 
@@ -100,11 +104,7 @@ def request_for(services: Services, what: str, revision: str | None) -> Download
 def _download(services: Services, what: str, *, revision: str | None,
               models_dir: Path | None) -> int:
     request = request_for(services, what, revision)
-    if models_dir is None:
-        manager = services.new_download_manager()
-    else:
-        manager = DownloadManager(models_dir=models_dir, work_dir=models_dir / ".partial",
-                                  hub=services.hub_client())
+    manager = services.new_download_manager(models_dir=models_dir)
     progress = _TerminalProgress(f"{request.repo}/{request.filename}")
     path = manager.download(request, on_progress=progress)
     progress.done()

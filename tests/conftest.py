@@ -26,6 +26,8 @@ def smollm2_path() -> Path:
 def scalpel_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "scalpel-home"
     monkeypatch.setenv("SCALPEL_HOME", str(home))
+    for name in ("SCALPEL_POLICY", "SCALPEL_SYSTEM_CONFIG"):  # never the machine's own policy
+        monkeypatch.delenv(name, raising=False)
     return home
 
 

@@ -43,6 +43,10 @@ class ModelNotFoundError(ModelFileError):
     """No file exists at the path, or no known model has the id."""
 
 
+class ModelNotAllowedError(ModelFileError):
+    """The organization's policy does not allow this model file."""
+
+
 class NotGGUFError(ModelFileError):
     """The file exists but is not a GGUF model (wrong magic or empty)."""
 
@@ -108,6 +112,10 @@ class DiskFullError(DownloadError):
 
 class IntegrityError(DownloadError):
     """The downloaded bytes do not match the expected sha256 or size."""
+
+
+class DownloadsDisabledError(DownloadError):
+    """The organization's policy turns downloads off (or refuses this file)."""
 
 
 class DownloadCancelledError(DownloadError):

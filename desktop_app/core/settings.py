@@ -3,6 +3,10 @@
 Unknown keys are kept on save so a newer Scalpel's settings survive an older
 one. A damaged file is not fatal: it is moved aside with a ``.bad`` suffix and
 defaults are used, with a warning the UI can show.
+
+Settings the organization's policy locks are laid over what the file says when
+it is loaded, and the person's own values are written back untouched on save,
+so they return if the lock is lifted.
 """
 
 from __future__ import annotations
@@ -64,11 +68,18 @@ _KNOWN = {f.name for f in fields(Settings)} - {"extra"}
 class SettingsStore:
     """Loads and saves :class:`Settings` at one path."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, locked: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
+        self.locked = dict(locked or {})
         self.warning: str | None = None
 
     def load(self) -> Settings:
+        settings = self._load_own()
+        for name, value in self.locked.items():
+            setattr(settings, name, value)
+        return settings
+
+    def _load_own(self) -> Settings:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -90,6 +101,9 @@ class SettingsStore:
         data = asdict(settings)
         extra = data.pop("extra")
         data = {**extra, **data}
+        if self.locked:
+            own = asdict(self._load_own())
+            data.update({name: own[name] for name in self.locked})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

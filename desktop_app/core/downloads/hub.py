@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import (AccessDeniedError, DownloadError, NetworkUnavailableError,
@@ -46,9 +47,16 @@ def resolve_endpoint(setting: str | None = None) -> str:
 
 
 class HubClient:
-    def __init__(self, *, endpoint: str | None = None, token: str | None = None) -> None:
+    def __init__(self, *, endpoint: str | None = None, token: str | None = None,
+                 proxy: str | None = None, ca_bundle: Path | None = None) -> None:
         self.endpoint = resolve_endpoint(endpoint)
         self.token = token
+        self.proxy, self.ca_bundle = proxy, ca_bundle
+
+    def _prepare_network(self) -> None:
+        from .network import use_network_settings
+
+        use_network_settings(proxy=self.proxy, ca_bundle=self.ca_bundle)
 
     @property
     def host(self) -> str:
@@ -60,6 +68,7 @@ class HubClient:
     def describe_file(self, repo: str, filename: str, revision: str | None = None) -> RemoteFile:
         from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
+        self._prepare_network()
         revision = revision or "main"
         url = hf_hub_url(repo, filename, revision=revision, endpoint=self.endpoint)
         with self._translate_errors(repo, filename):
@@ -76,6 +85,7 @@ class HubClient:
     def list_gguf_files(self, repo: str, revision: str | None = None) -> list[RepoFile]:
         from huggingface_hub import HfApi
 
+        self._prepare_network()
         api = HfApi(endpoint=self.endpoint, token=self._token())
         with self._translate_errors(repo, None):
             entries = list(api.list_repo_tree(repo, revision=revision, recursive=True))

@@ -6,11 +6,15 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ModelFileError, ScalpelError, format_size
 from ..gguf_inspect import inspect_gguf
 from .installed import InstalledModel, InstalledStore, sha256_of
 from .transfer import check_free_space
+
+if TYPE_CHECKING:
+    from ..policy import ModelGate
 
 
 @dataclass(frozen=True)
@@ -21,14 +25,17 @@ class VerifyResult:
 
 
 class ModelLibrary:
-    def __init__(self, models_dir: Path) -> None:
+    def __init__(self, models_dir: Path, *, gate: "ModelGate | None" = None) -> None:
         self.models_dir = Path(models_dir)
         self.store = InstalledStore(self.models_dir)
+        self.gate = gate  # the organization's allow-list: a refused file is not imported
 
     def import_file(self, source: Path, *, copy: bool = True) -> Path:
         """Validate a local GGUF, then copy it in (or reference it where it is)."""
         source = Path(source).expanduser()
         info = inspect_gguf(source)  # raises a ModelFileError with the reason
+        if self.gate:
+            self.gate.check(source)
         if not copy:
             self.store.record(source, sha256=sha256_of(source), size=info.file_size,
                               source="reference")

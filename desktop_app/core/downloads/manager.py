@@ -69,10 +69,14 @@ class _Job:
 class DownloadManager:
     def __init__(self, *, models_dir: Path, work_dir: Path, hub: HubClient,
                  policy: TransferPolicy = TransferPolicy(),
-                 on_change: Callable[[DownloadStatus], None] | None = None) -> None:
+                 on_change: Callable[[DownloadStatus], None] | None = None,
+                 admit: Callable[[str | None, str | None], None] | None = None) -> None:
+        """``admit(catalog_id, sha256)`` raises to refuse a download (the organization's
+        policy); sha256 is None while unknown, and "" once the Hub did not give one."""
         self.models_dir, self.work_dir, self.hub = Path(models_dir), Path(work_dir), hub
         self.installed = InstalledStore(self.models_dir)
         self.policy = policy
+        self._admit = admit or (lambda catalog_id, sha256: None)
         self._on_change = on_change
         self._jobs: dict[int, _Job] = {}
         self._ids = itertools.count(1)
@@ -133,7 +137,9 @@ class DownloadManager:
                  on_progress: Callable[[TransferProgress], None] = lambda p: None,
                  cancel: threading.Event | None = None,
                  keep_partial_on_cancel: Callable[[], bool] = lambda: True) -> Path:
+        self._admit(request.catalog_id, request.expected_sha256)  # before any network use
         remote = self.hub.describe_file(request.repo, request.filename, request.revision)
+        self._admit(request.catalog_id, request.expected_sha256 or remote.sha256 or "")
         dest = destination_for(self.models_dir, request.repo, request.filename)
         try:
             path = download_file(remote, dest, work_dir=self.work_dir,

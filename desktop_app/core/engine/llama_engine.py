@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from .. import hardware
 from ..errors import EngineError, NoModelLoadedError
@@ -34,6 +34,9 @@ from .prompt import ChatPromptFormatter, RenderedPrompt, StopMatcher
 from .templates import choose_chat_template, vocab_has_token
 from .types import (EngineEvent, GenerationParams, LoadOptions, Message, ModelInfo,
                     ReplyFinished, ReplyStats, TextDelta)
+
+if TYPE_CHECKING:
+    from ..policy import ModelGate
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +57,10 @@ class _StderrToLog:
 
 class LlamaEngine:
     def __init__(self, *, cpu: hardware.CpuInfo | None = None, keep_loaded: int = 1,
-                 memory=hardware.memory_info) -> None:
+                 memory=hardware.memory_info, gate: "ModelGate | None" = None) -> None:
+        """``gate`` is the organization's allow-list; every load goes through it."""
         self._cpu = cpu or hardware.cpu_info()
+        self._gate = gate
         self._model: LoadedModel | None = None
         self._pool = ModelPool(keep=keep_loaded, memory=memory)
         self._fitter = HistoryFitter()
@@ -91,6 +96,8 @@ class LlamaEngine:
         held open with the same options is reused at once.
         ``name`` is what people see (the catalog's name); by default the GGUF's own.
         """
+        if self._gate:
+            self._gate.check(Path(path), name=name)
         key = (str(Path(path).resolve()), tuple(sorted(options.to_dict().items())))
         with self._busy:
             kept = self._pool.take(key)

@@ -1,0 +1,148 @@
+"""Decides whether a model file may be loaded under the policy.
+
+The allow-list names catalog ids and sha256 digests; a catalog id stands for
+its catalog sha256. A file is allowed when its own sha256 is on the list, so a
+renamed, imported or copied file is judged by its bytes, not its name.
+Digests are cached per (path, size, mtime, inode) in the user's cache folder,
+so a multi-GB model on a share is hashed once per machine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from ..errors import ModelNotAllowedError
+from .model import Policy
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+
+class HashCache:
+    """sha256 digests of model files, valid while the file's identity is unchanged."""
+
+    def __init__(self, file: Path | None) -> None:
+        self.file = file
+        self._lock = threading.Lock()
+        self._entries: dict[str, dict] | None = None
+
+    @staticmethod
+    def _identity(path: Path) -> dict:
+        st = path.stat()
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+
+    def _load(self) -> dict[str, dict]:
+        if self._entries is None:
+            try:
+                data = json.loads(self.file.read_text(encoding="utf-8")) if self.file else {}
+            except (OSError, ValueError):
+                data = {}
+            self._entries = data if isinstance(data, dict) else {}
+        return self._entries
+
+    def known(self, path: Path) -> str | None:
+        """The cached digest, without reading the file."""
+        path = Path(path).resolve()
+        with self._lock:
+            entry = self._load().get(str(path))
+        try:
+            identity = self._identity(path)
+        except OSError:
+            return None
+        if entry and all(entry.get(k) == v for k, v in identity.items()):
+            return entry.get("sha256")
+        return None
+
+    def sha256(self, path: Path) -> str:
+        from ..downloads.installed import sha256_of
+
+        path = Path(path).resolve()
+        if (digest := self.known(path)) is not None:
+            return digest
+        identity = self._identity(path)
+        digest = sha256_of(path)
+        with self._lock:
+            self._load()[str(path)] = {**identity, "sha256": digest}
+            self._save()
+        return digest
+
+    def _save(self) -> None:
+        if self.file is None:
+            return
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._entries, indent=1), encoding="utf-8")
+            os.replace(tmp, self.file)
+        except OSError as exc:  # a cache that cannot be written only costs time
+            log.warning("could not save model digests to %s: %s", self.file, exc)
+
+
+class ModelGate:
+    """``check(path)`` raises :class:`ModelNotAllowedError` for a file the policy refuses."""
+
+    def __init__(self, policy: Policy, catalog: "Catalog | None" = None, *,
+                 cache: HashCache | None = None) -> None:
+        self.policy = policy
+        self.cache = cache or HashCache(None)
+        self.allowed_digests, self.unresolved = _digests_for(policy, catalog)
+
+    @property
+    def restricts(self) -> bool:
+        return self.policy.allowed_models is not None
+
+    def allows_digest(self, sha256: str | None) -> bool:
+        return not self.restricts or (sha256 or "").lower() in self.allowed_digests
+
+    def check(self, path: Path, *, name: str | None = None) -> None:
+        if not self.restricts:
+            return
+        try:
+            digest = self.cache.sha256(Path(path))
+        except OSError:
+            return  # the loader reports a missing or unreadable file in its own words
+        if digest not in self.allowed_digests:
+            raise ModelNotAllowedError(self.refusal(name or Path(path).name), path=str(path))
+
+    def verdict_without_reading(self, path: Path, known_sha256: str | None = None) -> bool | None:
+        """True/False when it can be told without hashing the file, else None (unknown)."""
+        if not self.restricts:
+            return True
+        digest = self.cache.known(Path(path)) or known_sha256
+        return None if digest is None else digest.lower() in self.allowed_digests
+
+    def refusal(self, what: str) -> str:
+        if self.policy.problems:
+            return (f"{what} cannot be loaded: your organization's policy file has problems, so "
+                    "no model is allowed until IT fixes it (`scalpel policy show` says what)")
+        return (f"{what} is not on your organization's list of allowed models "
+                f"({self.policy.file}); ask your IT department to allow it")
+
+
+def _digests_for(policy: Policy, catalog: "Catalog | None") -> tuple[frozenset[str], list[str]]:
+    """The allowed sha256 set, and a sentence for each id that names no known file."""
+    digests = set(policy.allowed_sha256)
+    unresolved: list[str] = []
+    for model_id in sorted(policy.allowed_ids):
+        entry = catalog.get(model_id) if catalog else None
+        if entry is None:
+            unresolved.append(f"'{model_id}' is not in this Scalpel's catalog; "
+                              "list the file's sha256 instead")
+        elif not entry.sha256:
+            unresolved.append(f"the catalog has no sha256 for '{model_id}'; "
+                              "list the file's sha256 instead")
+        else:
+            digests.add(entry.sha256.lower())
+    return frozenset(digests), unresolved
+
+
+def allowed_catalog_ids(gate: ModelGate, ids: Iterable[str], catalog: "Catalog") -> set[str]:
+    """The catalog ids among ``ids`` whose file the policy allows."""
+    return {i for i in ids if (e := catalog.get(i)) and gate.allows_digest(e.sha256)}
