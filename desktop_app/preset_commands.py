@@ -68,7 +68,7 @@ def _as_json(preset: Preset) -> dict:
 
 def _describe(preset: Preset, services: Services) -> str:
     params = preset.generation_params()
-    choice = choose_model_for(preset, services.registry.list(), services.catalog)
+    choice = choose_model_for(preset, services.usable_models(), services.catalog)
     lines = [
         f"{preset.name} ({preset.id}, {_source(preset)})",
         f"  {preset.description}",

@@ -59,7 +59,7 @@ def _choose_model(services: Services, model: str | None, preset: Preset | None) 
         return services.registry.resolve(model)
     ref = None
     if preset is not None:
-        choice = choose_model_for(preset, services.registry.list(), services.catalog)
+        choice = choose_model_for(preset, services.usable_models(), services.catalog)
         ref = choice.ref or services.default_model()
         if choice.missing and ref is not None:
             print(f"scalpel: note: {preset.name} works best with {choice.missing.name}, which "

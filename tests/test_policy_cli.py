@@ -57,7 +57,7 @@ def test_policy_show_names_the_file_and_each_source(system_dir):
     result = run(system_dir, "policy", "show")
     assert result.returncode == 0, result.stderr
     assert f"Policy file: {path}" in result.stdout
-    assert f"downloads_allowed  false" in result.stdout and f"({path})" in result.stdout
+    assert "downloads_allowed  false" in result.stdout and f"({path})" in result.stdout
     shown = json.loads(run(system_dir, "policy", "show", "--json").stdout)
     assert shown["values"]["downloads_allowed"] == {"value": False, "source": str(path)}
     assert shown["values"]["proxy"]["source"] == "default"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from . import hardware
-from .catalog import Catalog, load_catalog
+from .catalog import Catalog, CatalogEntry, load_catalog
 from .chats import ChatStore
 from .downloads.hub import HubClient
 from .downloads.library import ModelLibrary
@@ -124,9 +124,16 @@ class Services:
             known = entry.sha256 if entry else None
         return self.model_gate.verdict_without_reading(ref.path, known)
 
+    def usable_models(self) -> list[ModelRef]:
+        """Known models, less those the policy is known to refuse."""
+        return [m for m in self.registry.list() if self.model_allowed(m) is not False]
+
+    def can_download(self, entry: CatalogEntry) -> bool:
+        return self.policy.downloads_allowed and self.model_gate.allows_digest(entry.sha256)
+
     def default_model(self) -> ModelRef | None:
         """The last model used if it still exists, else the first one known (and allowed)."""
-        models = [m for m in self.registry.list() if self.model_allowed(m) is not False]
+        models = self.usable_models()
         last = self.settings.last_model
         for ref in models:
             if last and (ref.id == last or str(ref.path) == last):

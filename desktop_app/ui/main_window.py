@@ -18,6 +18,7 @@ from .chat_panel import ChatPanel
 from .download_bridge import DownloadBridge
 from .engine_bridge import EngineBridge
 from .error_banner import ErrorBanner
+from .managed import ManagedBadge
 from .model_menu import ModelMenu
 from .notice_bar import NoticeBar
 from .status_line import StatusLine
@@ -47,6 +48,8 @@ class MainWindow(WindowDialogs, QMainWindow):
         self._build_central()
         self._build_toolbar_and_menus()
         self.status = StatusLine(self.statusBar())
+        self.managed_badge = ManagedBadge(services.policy, services.model_gate.unresolved)
+        self.statusBar().addPermanentWidget(self.managed_badge)
         self.tasks_switcher = TaskSwitcher(
             services, bridge, self.chat, self.notice, download=self._download_entry,
             report_error=self.show_error, parent=self)
@@ -142,8 +145,12 @@ class MainWindow(WindowDialogs, QMainWindow):
     # -- models ----------------------------------------------------------------
     def refresh_models(self, select_path: str | None = None) -> None:
         current = select_path or (self.chat.model.path if self.chat.model else None)
-        self.models_menu.rebuild(self._services.registry.list(), current)
-        self.models_menu.set_keep_loaded(self._services.settings.keep_models_loaded)
+        models = self._services.registry.list()
+        refused = {str(m.path) for m in models if self._services.model_allowed(m) is False}
+        self.models_menu.rebuild(models, current, refused)
+        self.models_menu.set_keep_loaded(
+            self._services.settings.keep_models_loaded,
+            locked=self._services.policy.is_locked("keep_models_loaded"))
 
     def refresh_presets(self) -> None:
         self.tasks.rebuild(self._services.presets.list())

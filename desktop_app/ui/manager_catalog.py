@@ -43,8 +43,14 @@ class StatusCell(QStackedWidget):
         for widget in (self.button, self.bar, self.label):
             self.addWidget(widget)
 
-    def show_state(self, installed: bool, job: DownloadStatus | None) -> None:
-        if job is not None and not job.finished:
+    def show_state(self, installed: bool, job: DownloadStatus | None,
+                   blocked: str | None = None) -> None:
+        """``blocked``: why the organization's policy refuses this download, if it does."""
+        if blocked and not installed and (job is None or job.finished):
+            self.label.setText(blocked)
+            self.label.setToolTip("Set by your organization")
+            self.setCurrentWidget(self.label)
+        elif job is not None and not job.finished:
             value = progress_value(job)
             if value is None:
                 self.bar.setRange(0, 0)
@@ -76,6 +82,7 @@ class CatalogTab(QWidget):
         self.n_ctx = n_ctx
         self._installed: set[str] = set()
         self._jobs: dict[str, DownloadStatus] = {}
+        self.blocked: dict[str, str] = {}  # entry id -> why the policy refuses it
         self._cells: dict[str, StatusCell] = {}
         self.entries: list[CatalogEntry] = []
 
@@ -149,7 +156,8 @@ class CatalogTab(QWidget):
             cell.download_clicked.connect(self.download_requested)
             self._cells[entry.id] = cell
             self.table.setCellWidget(row, STATUS_COLUMN, cell)
-            cell.show_state(entry.id in self._installed, self._jobs.get(entry.id))
+            cell.show_state(entry.id in self._installed, self._jobs.get(entry.id),
+                            self.blocked.get(entry.id))
         self.table.setColumnWidth(STATUS_COLUMN, 130)
         self.table.horizontalHeader().setSectionResizeMode(
             STATUS_COLUMN, QHeaderView.ResizeMode.Fixed)
@@ -158,7 +166,8 @@ class CatalogTab(QWidget):
         """Installed catalog ids and the latest job per catalog id."""
         self._installed, self._jobs = set(installed), dict(jobs)
         for entry_id, cell in self._cells.items():
-            cell.show_state(entry_id in self._installed, self._jobs.get(entry_id))
+            cell.show_state(entry_id in self._installed, self._jobs.get(entry_id),
+                            self.blocked.get(entry_id))
 
     def status_cell(self, entry_id: str) -> StatusCell | None:
         return self._cells.get(entry_id)

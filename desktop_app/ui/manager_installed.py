@@ -11,9 +11,12 @@ from ..core.models import ModelRef
 from .manager_common import make_readonly_table
 
 COLUMNS = ("Name", "Size", "Source", "Location")
-SHOWN_SOURCES = ("starter", "library", "reference", "opened")
+SHOWN_SOURCES = ("starter", "library", "reference", "provisioned", "opened")
 _SOURCE_TEXT = {"starter": "Built in", "library": "In Scalpel's folder",
-                "reference": "Used where it is", "opened": "Opened before"}
+                "reference": "Used where it is", "opened": "Opened before",
+                "provisioned": "Provided by your organization"}
+_NOT_DELETABLE = {"starter": "The built-in starter model comes with Scalpel and cannot be deleted",
+                  "provisioned": "Provided by your organization; Scalpel never changes it"}
 
 
 class InstalledTab(QWidget):
@@ -97,9 +100,7 @@ class InstalledTab(QWidget):
     def _update_buttons(self) -> None:
         ref = self.selected()
         self.reveal_button.setEnabled(ref is not None)
-        deletable = ref is not None and ref.source != "starter"
-        self.delete_button.setEnabled(deletable)
-        self.delete_button.setToolTip(
-            "The built-in starter model comes with Scalpel and cannot be deleted"
-            if ref is not None and ref.source == "starter" else "")
+        reason = _NOT_DELETABLE.get(ref.source) if ref is not None else None
+        self.delete_button.setEnabled(ref is not None and reason is None)
+        self.delete_button.setToolTip(reason or "")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QMessageBox,
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QMessageBox,
                                QProgressBar, QTabWidget, QVBoxLayout, QWidget)
 
 from ..core.downloads.installed import destination_for
@@ -30,6 +30,8 @@ from .manager_installed import InstalledTab
 log = logging.getLogger(__name__)
 
 _ORIGINS = {"hub": "Downloaded", "import": "Imported (copy)"}
+MANAGED_NOTE = ("Downloads are turned off by your organization. Models it provides are listed "
+                "under Installed; ask your IT department for others.")
 
 
 class ModelManagerDialog(QDialog):
@@ -53,6 +55,7 @@ class ModelManagerDialog(QDialog):
         self.errors = ErrorBanner()
 
         self.catalog_tab = CatalogTab(services.catalog, services.settings.n_ctx)
+        self.catalog_tab.blocked = blocked_downloads(services)
         self.catalog_table = self.catalog_tab.table
         self.installed_tab = InstalledTab()
         self.installed_table = self.installed_tab.table
@@ -62,12 +65,18 @@ class ModelManagerDialog(QDialog):
         self.tabs.setObjectName("managerTabs")
         self.tabs.addTab(self.catalog_tab, "&Catalog")
         self.tabs.addTab(self.installed_tab, "&Installed")
-        self.tabs.addTab(self.hub_tab, "Add from &Hugging Face")
+        if services.policy.downloads_allowed:
+            self.tabs.addTab(self.hub_tab, "Add from &Hugging Face")
+        self.managed_note = QLabel(MANAGED_NOTE)
+        self.managed_note.setObjectName("managedNote")
+        self.managed_note.setWordWrap(True)
+        self.managed_note.setVisible(not services.policy.downloads_allowed)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.close)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.errors)
+        layout.addWidget(self.managed_note)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.downloads_panel)
         layout.addWidget(close)
@@ -153,6 +162,11 @@ class ModelManagerDialog(QDialog):
         entry = self._services.catalog.get(entry_id)
         if entry is None:
             self.show_error(f"no catalog model with id {entry_id}")
+            return None
+        try:
+            self._services.download_admission(entry.id, entry.sha256)
+        except ScalpelError as exc:
+            self.show_error(str(exc))
             return None
         self.clear_error()
         return self.downloads.download(DownloadRequest(
@@ -262,6 +276,10 @@ class ModelManagerDialog(QDialog):
         if ref is not None and ref.source == "starter":
             self.show_error("The built-in starter model comes with Scalpel and cannot be deleted.")
             return None
+        if ref is not None and ref.source == "provisioned":
+            self.show_error("This model is provided by your organization; Scalpel never "
+                            "changes or deletes it.")
+            return None
         target = Path(path)
         if confirm and not self._confirm_delete(target, ref.name if ref else target.name,
                                                 ref.source if ref else "library"):
@@ -294,6 +312,14 @@ class ModelManagerDialog(QDialog):
     @Slot(str)
     def reveal_model(self, path: str) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+
+def blocked_downloads(services: Services) -> dict[str, str]:
+    """Catalog ids the policy refuses to download, with the word shown in their row."""
+    if not services.policy.downloads_allowed:
+        return {entry.id: "Downloads off" for entry in services.catalog}
+    return {entry.id: "Not allowed" for entry in services.catalog
+            if not services.can_download(entry)}
 
 
 def _size(path: str | Path) -> int:

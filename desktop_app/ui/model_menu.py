@@ -1,9 +1,13 @@
 """Choosing the model: the toolbar's model box and the Model menu, kept in step.
 
-The menu also sets how many models stay loaded for instant switching.
+The menu also sets how many models stay loaded for instant switching. Models
+the organization's policy refuses are listed but greyed out, so people see
+why they cannot pick them; a locked setting says who set it.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup
@@ -13,6 +17,8 @@ from ..core.errors import format_size
 from ..core.models import ModelRef
 
 KEEP_CHOICES = (1, 2, 3, 4)
+NOT_ALLOWED = "not allowed by your organization"
+SET_BY_ORGANIZATION = "set by your organization"
 
 
 class ModelMenu(QObject):
@@ -31,6 +37,7 @@ class ModelMenu(QObject):
         self._tail = tail_actions
         self._models = QActionGroup(self)
         self.model_actions: dict[str, QAction] = {}
+        self._refused: set[str] = set()
         self.keep_menu = QMenu("&Keep loaded", parent)
         self.keep_menu.setToolTip("Models kept in memory for instant switching, "
                                   "while free memory allows")
@@ -44,7 +51,10 @@ class ModelMenu(QObject):
             self.keep_menu.addAction(action)
             self.keep_actions[count] = action
 
-    def rebuild(self, models: list[ModelRef], current_path: str | None) -> None:
+    def rebuild(self, models: list[ModelRef], current_path: str | None,
+                refused: set[str] = frozenset()) -> None:
+        """``refused``: paths of models the policy does not allow."""
+        self._refused = set(refused)
         self._rebuild_combo(models)
         self.menu.clear()
         for action in self.model_actions.values():
@@ -52,7 +62,10 @@ class ModelMenu(QObject):
             action.deleteLater()
         self.model_actions = {}
         for ref in models:
-            action = QAction(ref.name, self, checkable=True)
+            refused_here = str(ref.path) in self._refused
+            label = f"{ref.name} — {NOT_ALLOWED}" if refused_here else ref.name
+            action = QAction(label, self, checkable=True)
+            action.setEnabled(not refused_here)
             action.setToolTip(f"{ref.path} ({format_size(ref.size_bytes)})")
             action.setStatusTip(str(ref.path))
             action.triggered.connect(lambda _c=False, path=str(ref.path): self.model_chosen.emit(path))
@@ -70,28 +83,43 @@ class ModelMenu(QObject):
     def _rebuild_combo(self, models: list[ModelRef]) -> None:
         self.combo.clear()
         for ref in models:
-            self.combo.addItem(ref.name, str(ref.path))
-            self.combo.setItemData(self.combo.count() - 1, str(ref.path),
-                                   Qt.ItemDataRole.ToolTipRole)
+            refused_here = str(ref.path) in self._refused
+            self.combo.addItem(f"{ref.name} ({NOT_ALLOWED})" if refused_here else ref.name,
+                               str(ref.path))
+            index = self.combo.count() - 1
+            self.combo.setItemData(index, str(ref.path), Qt.ItemDataRole.ToolTipRole)
+            if refused_here:
+                self.combo.model().item(index).setEnabled(False)
         if not models:
             self.combo.addItem("No models yet — use “Open model file…”", None)
 
     def set_current(self, path: str | None) -> None:
+        path = self._listed_path(path)
         for action_path, action in self.model_actions.items():
             action.setChecked(action_path == path)
         index = self.combo.findData(path) if path else -1
         if index >= 0 or not path:
             self.combo.setCurrentIndex(max(index, 0) if path else -1)
 
-    def set_keep_loaded(self, count: int) -> None:
+    def _listed_path(self, path: str | None) -> str | None:
+        """The listed path of the same file (the engine reports symlinks resolved)."""
+        if not path or path in self.model_actions:
+            return path
+        real = Path(path).resolve()
+        return next((p for p in self.model_actions if Path(p).resolve() == real), path)
+
+    def set_keep_loaded(self, count: int, *, locked: bool = False) -> None:
         action = self.keep_actions.get(count)
         if action is not None:
             action.setChecked(True)
+        self.keep_menu.setEnabled(not locked)
+        self.keep_menu.setTitle(f"&Keep loaded ({SET_BY_ORGANIZATION})" if locked
+                                else "&Keep loaded")
 
     def set_enabled(self, enabled: bool) -> None:
         self.combo.setEnabled(enabled)
-        for action in self.model_actions.values():
-            action.setEnabled(enabled)
+        for path, action in self.model_actions.items():
+            action.setEnabled(enabled and path not in self._refused)
 
     @Slot(int)
     def _on_combo(self, index: int) -> None:

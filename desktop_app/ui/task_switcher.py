@@ -79,11 +79,12 @@ class TaskSwitcher(QObject):
                 log.warning("could not save the chosen task: %s", exc)
 
     def _bring_model_for(self, preset: Preset) -> None:
-        choice = choose_model_for(preset, self._services.registry.list(), self._services.catalog)
+        choice = choose_model_for(preset, self._services.usable_models(), self._services.catalog)
         target = choice.ref or self._current_ref() or self._services.default_model()
         if target is not None:
             self.request_model(target)
-        if choice.missing and choice.missing.id not in self._declined | self._awaited:
+        if (choice.missing and choice.missing.id not in self._declined | self._awaited
+                and self._services.can_download(choice.missing)):
             self._offer_download(preset, choice.missing, target)
 
     def _offer_download(self, preset: Preset, entry: CatalogEntry,
@@ -104,7 +105,7 @@ class TaskSwitcher(QObject):
         preset = self._chat.preset
         if preset is None or not self._awaited:
             return
-        choice = choose_model_for(preset, self._services.registry.list(), self._services.catalog)
+        choice = choose_model_for(preset, self._services.usable_models(), self._services.catalog)
         if choice.ref is not None and choice.ref.id in self._awaited:
             self._awaited.discard(choice.ref.id)
             self.request_model(choice.ref)
