@@ -108,19 +108,23 @@ function Invoke-SmokeTests([string]$Label) {
 }
 
 # llama.cpp DLLs are loaded with ctypes, so nothing links them to the OpenMP runtime
-# except their import table: when they import VCOMP140.DLL it must be in the bundle
-# (a clean PC has no Visual C++ OpenMP runtime; this build machine does, so the smoke
-# test alone would not notice).
+# except their import table: when they import VCOMP140.DLL it must be in the bundle,
+# in _internal\ (the bootloader's DLL directory) or beside them in _internal\llama_cpp\lib\.
+# A clean PC has no Visual C++ OpenMP runtime; this build machine does, so the smoke
+# test alone would not notice.
 function Assert-OpenMPBundled {
-    $lib = Join-Path $Dist '_internal\llama_cpp\lib'
+    $internal = Join-Path $Dist '_internal'
+    $lib = Join-Path $internal 'llama_cpp\lib'
     if (-not (Test-Path -LiteralPath $lib)) { throw "missing $lib (the spec must collect llama_cpp\lib)" }
     $needsOpenMP = $false
     foreach ($dll in Get-ChildItem -LiteralPath $lib -Filter '*.dll') {
         $text = [Text.Encoding]::ASCII.GetString([IO.File]::ReadAllBytes($dll.FullName))
         if ($text -match '(?i)vcomp140\.dll') { $needsOpenMP = $true; break }
     }
-    if ($needsOpenMP -and -not (Test-Path -LiteralPath (Join-Path $lib 'vcomp140.dll'))) {
-        throw 'llama.cpp imports vcomp140.dll but _internal\llama_cpp\lib\vcomp140.dll is missing'
+    $bundled = (Test-Path -LiteralPath (Join-Path $internal 'vcomp140.dll')) -or
+               (Test-Path -LiteralPath (Join-Path $lib 'vcomp140.dll'))
+    if ($needsOpenMP -and -not $bundled) {
+        throw 'llama.cpp imports vcomp140.dll but it is neither in _internal\ nor in _internal\llama_cpp\lib\'
     }
 }
 
@@ -168,7 +172,7 @@ try {
     if ($env:SCALPEL_PYTHON) {
         & $env:SCALPEL_PYTHON -m venv --clear $Venv
     } else {
-        & py -3.11 -m venv --clear $Venv
+        & py '-3.11' -m venv --clear $Venv  # quoted: PowerShell would read -3.11 as a number
     }
     Assert-ExitCode 'creating the venv'
     & $VenvPy -c "import sys, struct; assert sys.version_info[:2] == (3, 11) and struct.calcsize('P') == 8, sys.version"

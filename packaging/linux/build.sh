@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Build Scalpel for Linux and smoke-test it, all in one go:
+#   1. a build venv with Scalpel, the starter model and PyInstaller
+#   2. the one-folder app (PyInstaller, packaging/scalpel.spec)
+#   3. smoke tests of the frozen app: doctor, policy check, a headless chat, the window offscreen
+#   4. a per-machine .deb: /opt/scalpel, /usr/bin/scalpel, .desktop, AppStream metainfo, icons
+# Output: build/linux/scalpel_<version>_<arch>.deb   (about 5 minutes here; the first run
+# also compiles a portable llama.cpp wheel, ~10 minutes, kept in ~/.cache/scalpel-build)
+# Environment: SCALPEL_BUILD_VENV  reuse this venv instead of build/linux/venv
+#              SCALPEL_WHEEL_CACHE  where the portable llama-cpp-python wheel is kept
+#              SCALPEL_BUNDLE_STARTER=0  leave the 98 MB starter model out (the smoke
+#              tests then need the starter elsewhere, so the build skips them)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BUILD="$ROOT/build/linux"
+VENV="${SCALPEL_BUILD_VENV:-$BUILD/venv}"
+APP_ID="io.scalpel.Scalpel"
+VERSION="$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$ROOT/desktop_app/__init__.py")"
+ARCH="$(dpkg --print-architecture)"
+DEB="$BUILD/scalpel_${VERSION}_${ARCH}.deb"
+started=$SECONDS
+
+step() { printf '\n== %s (%ds)\n' "$*" $((SECONDS - started)); }
+fail() { echo "build.sh: $*" >&2; exit 1; }
+
+step "build venv at $VENV"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+# A portable llama.cpp: the usual pip build is tuned to this CPU (-march=native) and may die
+# with "illegal instruction" on older laptops. GGML_NATIVE=OFF targets x86-64 with AVX2/FMA.
+# pip's wheel cache ignores CMAKE_ARGS, so the portable wheel is kept in a cache of its own.
+LLAMA_PIN="$(grep -o 'llama-cpp-python==[0-9.]*' "$ROOT/pyproject.toml")"
+WHEELS="${SCALPEL_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scalpel-build/wheels}"
+wheel="$(ls "$WHEELS"/llama_cpp_python-"${LLAMA_PIN#*==}"-*.whl 2>/dev/null | head -1 || true)"
+if [ -z "$wheel" ]; then
+  echo "compiling a portable $LLAMA_PIN (about 10 minutes on 2 cores, once)"
+  CMAKE_ARGS="-DGGML_NATIVE=OFF ${CMAKE_ARGS:-}" "$VENV/bin/pip" wheel -q --no-deps \
+    --no-cache-dir --no-binary llama-cpp-python -w "$WHEELS" "$LLAMA_PIN"
+  wheel="$(ls "$WHEELS"/llama_cpp_python-"${LLAMA_PIN#*==}"-*.whl | head -1)"
+fi
+"$VENV/bin/pip" install -q --force-reinstall --no-deps "$wheel"
+"$VENV/bin/pip" install -q -e "$ROOT[starter]" "pyinstaller==6.22.3"
+
+step "PyInstaller one-folder app"
+rm -rf "$BUILD/dist" "$BUILD/work"
+(cd "$ROOT" && "$VENV/bin/pyinstaller" --noconfirm --log-level WARN \
+   --distpath "$BUILD/dist" --workpath "$BUILD/work" packaging/scalpel.spec)
+APP="$BUILD/dist/scalpel"
+[ -x "$APP/scalpel" ] && [ -x "$APP/scalpel-gui" ] || fail "PyInstaller made no executables"
+
+smoke_test() (  # $1: folder holding the scalpel and scalpel-gui executables (a subshell)
+  bin="$1" gui=""
+  home="$(mktemp -d)"
+  trap '[ -z "$gui" ] || kill "$gui" 2>/dev/null; rm -rf "$home"' EXIT
+  export SCALPEL_HOME="$home/home" SCALPEL_SYSTEM_CONFIG="$home/etc" QT_QPA_PLATFORM=offscreen
+  "$bin/scalpel" --version
+  "$bin/scalpel" doctor > "$home/doctor.txt" || fail "frozen 'scalpel doctor' failed"
+  grep -q "llama.cpp features" "$home/doctor.txt" || fail "doctor cannot load llama.cpp"
+  "$bin/scalpel" doctor --json | "$VENV/bin/python" -c \
+    'import json,sys; r=json.load(sys.stdin); assert r["llama_cpp"]["importable"], r' \
+    || fail "'scalpel doctor --json' is not valid JSON"
+  "$bin/scalpel" policy check "$ROOT/packaging/policy.example.json" > /dev/null \
+    || fail "the example policy does not pass 'scalpel policy check'"
+  if [ "${SCALPEL_BUNDLE_STARTER:-1}" = 0 ]; then
+    echo "starter model not bundled: skipping the chat and window checks"
+    return
+  fi
+  grep -q "smollm2-135m-instruct" "$home/doctor.txt" || fail "doctor lists no starter model"
+  answer="$("$bin/scalpel" chat --temperature 0 --max-tokens 16 "Say hello.")" \
+    || fail "frozen headless 'scalpel chat' failed"
+  [ -n "${answer// /}" ] || fail "frozen 'scalpel chat' answered nothing"
+  echo "chat answered: $answer"
+  "$bin/scalpel-gui" & gui=$!
+  waited=0
+  until grep -q "loaded SmolLM2" "$SCALPEL_HOME/logs/scalpel.log" 2>/dev/null; do
+    kill -0 "$gui" 2>/dev/null || fail "the frozen window exited early"
+    [ $waited -lt 120 ] || fail "the frozen window loaded no model in 120 s"
+    sleep 1; waited=$((waited + 1))
+  done
+  kill "$gui"; wait "$gui" 2>/dev/null || true; gui=""
+  [ ! -s "$SCALPEL_HOME/logs/crash.log" ] || fail "the window crashed: $SCALPEL_HOME/logs/crash.log"
+  echo "window opened offscreen and loaded the starter model in ${waited} s"
+)
+
+step "smoke test of the frozen app"
+smoke_test "$APP"
+
+step "Debian package"
+ROOTFS="$BUILD/deb"
+rm -rf "$ROOTFS"
+mkdir -p "$ROOTFS/DEBIAN" "$ROOTFS/opt" "$ROOTFS/usr/bin" "$ROOTFS/usr/share/applications" \
+         "$ROOTFS/usr/share/metainfo" "$ROOTFS/usr/share/icons/hicolor/scalable/apps" \
+         "$ROOTFS/usr/share/doc/scalpel"
+cp -a "$APP" "$ROOTFS/opt/scalpel"
+ln -s /opt/scalpel/scalpel "$ROOTFS/usr/bin/scalpel"
+cp "$ROOT/packaging/linux/$APP_ID.desktop" "$ROOTFS/usr/share/applications/"
+sed -e "s/@VERSION@/$VERSION/" -e "s/@DATE@/$(date -u +%Y-%m-%d)/" \
+    "$ROOT/packaging/linux/$APP_ID.metainfo.xml" > "$ROOTFS/usr/share/metainfo/$APP_ID.metainfo.xml"
+cp "$ROOT/resources/icons/scalpel.svg" "$ROOTFS/usr/share/icons/hicolor/scalable/apps/$APP_ID.svg"
+QT_QPA_PLATFORM=offscreen "$VENV/bin/python" "$ROOT/packaging/linux/render_icons.py" \
+    "$ROOT/resources/icons/scalpel.svg" "$ROOTFS/usr/share/icons/hicolor" "$APP_ID"
+cp "$ROOT/packaging/policy.example.json" "$ROOTFS/usr/share/doc/scalpel/"
+cp "$ROOT/packaging/linux/copyright" "$ROOTFS/usr/share/doc/scalpel/copyright"
+installed_kb="$(du -sk --exclude=DEBIAN "$ROOTFS" | cut -f1)"
+sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@SIZE@/$installed_kb/" \
+    "$ROOT/packaging/linux/control" > "$ROOTFS/DEBIAN/control"
+find "$ROOTFS" -type d -exec chmod 0755 {} +
+
+if command -v appstreamcli > /dev/null; then
+  appstreamcli validate --no-net --pedantic "$ROOTFS/usr/share/metainfo/$APP_ID.metainfo.xml" \
+    || fail "AppStream metainfo does not validate"
+fi
+if command -v desktop-file-validate > /dev/null; then
+  desktop-file-validate "$ROOTFS/usr/share/applications/$APP_ID.desktop" \
+    || fail ".desktop file does not validate"
+fi
+dpkg-deb --root-owner-group -Zzstd --build "$ROOTFS" "$DEB" > /dev/null
+dpkg-deb --info "$DEB" | sed -n '/Package:/,$p'
+
+step "done"
+echo "$DEB ($(du -h "$DEB" | cut -f1), installs $((installed_kb / 1024)) MB)"
+echo "install: sudo apt install $DEB    silent: sudo DEBIAN_FRONTEND=noninteractive apt-get install -y $DEB"
