@@ -87,6 +87,8 @@ def format_report(report: dict) -> str:
         lines.append(f"  warning: {report['settings_warning']}")
     cpu = report["cpu"]
     how = "from settings" if cpu["threads_overridden"] else "chosen for this machine"
+    if "n_threads" in report["policy"]["values"]["locked_settings"]["value"]:
+        how = "set by your organization"
     lines += ["", f"CPU: {cpu['physical']} physical / {cpu['logical']} logical cores, "
               f"{cpu['usable']} usable; {cpu['threads_chosen']} inference threads ({how})"]
     mem = report["memory"]

@@ -62,6 +62,8 @@ def test_refused_models_are_greyed_out_and_refused_on_load(qtbot, managed_window
     assert window.models_menu.model_actions[str(share / "it" / smollm2_copy.name)].isEnabled()
     assert not window.models_menu.keep_menu.isEnabled()
     assert "set by your organization" in window.models_menu.keep_menu.title()
+    window.models_menu.keep_actions[3].trigger()  # even if something triggers it anyway
+    assert services.settings.keep_models_loaded == 1
     assert window.managed_badge.isVisibleTo(window)
     assert "Only 1 approved model" in window.managed_badge.toolTip()
 

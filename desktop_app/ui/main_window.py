@@ -187,6 +187,8 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.open_model_manager().download_catalog_entry(entry.id)
 
     def _set_keep_loaded(self, count: int) -> None:
+        if self._services.policy.is_locked("keep_models_loaded"):
+            return  # the menu is disabled; a stray trigger must not change a locked value
         self._services.settings.keep_models_loaded = count
         self._services.settings_store.save(self._services.settings)
         self.bridge.set_keep_loaded(count)
