@@ -84,6 +84,7 @@ def test_downloads_off_hides_downloading_in_the_model_manager(qtbot, managed_win
     tab_names = [manager.tabs.tabText(i) for i in range(manager.tabs.count())]
     assert not any("Hugging Face" in name for name in tab_names)
     assert manager.managed_note.isVisibleTo(manager)
+    assert not manager.downloads_panel.isVisibleTo(manager)
     cell = manager.catalog_tab.status_cell("qwen2.5-0.5b-instruct")
     assert cell.state_text() == "Downloads off"
     assert manager.download_catalog_entry("qwen2.5-0.5b-instruct") is None

@@ -71,6 +71,7 @@ class ModelManagerDialog(QDialog):
         self.managed_note.setObjectName("managedNote")
         self.managed_note.setWordWrap(True)
         self.managed_note.setVisible(not services.policy.downloads_allowed)
+        self.downloads_panel.setVisible(services.policy.downloads_allowed)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.close)
 
