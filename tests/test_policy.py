@@ -120,8 +120,11 @@ def test_the_gate_judges_files_by_their_bytes(tmp_path, smollm2_path, smollm2_co
     assert by_id.verdict_without_reading(smollm2_copy) is False  # hashed once, now cached
     assert json.loads((tmp_path / "digests.json").read_text())
     nothing = ModelGate(Policy(allowed_models=(), file=tmp_path), catalog)
-    with pytest.raises(ModelNotAllowedError):
+    with pytest.raises(ModelNotAllowedError, match="not on your organization's list"):
         nothing.check(smollm2_path)
+    broken = ModelGate(read_policy_file(write_policy(tmp_path / "broken", "{")), catalog)
+    with pytest.raises(ModelNotAllowedError, match="policy file has problems"):
+        broken.check(smollm2_path)
     assert ModelGate(Policy.unmanaged(), catalog).verdict_without_reading(smollm2_copy)
 
 

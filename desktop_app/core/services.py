@@ -143,7 +143,7 @@ class Services:
     def no_model_reason(self) -> str:
         """Why ``default_model()`` found nothing, and what to do about it."""
         if self.registry.list():
-            if self.policy.problems:
+            if self.model_gate.closed_by_problems:
                 return self.model_gate.refusal("the installed models")
             return (f"none of the installed models is on your organization's list of allowed "
                     f"models ({self.policy.file}); ask your IT department for one")

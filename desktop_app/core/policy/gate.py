@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from ..errors import ModelNotAllowedError
-from .model import Policy
+from .model import RESTRICTED_SOURCE, Policy
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -118,8 +118,13 @@ class ModelGate:
         digest = self.cache.known(Path(path)) or known_sha256
         return None if digest is None else digest.lower() in self.allowed_digests
 
+    @property
+    def closed_by_problems(self) -> bool:
+        """No model is allowed because the file is broken, not because IT listed none."""
+        return self.policy.source_of("allowed_models") == RESTRICTED_SOURCE
+
     def refusal(self, what: str) -> str:
-        if self.policy.problems:
+        if self.closed_by_problems:
             return (f"{what} cannot be loaded: your organization's policy file has problems, so "
                     "no model is allowed until IT fixes it (`scalpel policy show` says what)")
         return (f"{what} is not on your organization's list of allowed models "
