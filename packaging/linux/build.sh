@@ -4,8 +4,8 @@
 #   2. the one-folder app (PyInstaller, packaging/scalpel.spec)
 #   3. smoke tests of the frozen app: doctor, policy check, a headless chat, the window offscreen
 #   4. a per-machine .deb: /opt/scalpel, /usr/bin/scalpel, .desktop, AppStream metainfo, icons
-# Output: build/linux/scalpel_<version>_<arch>.deb   (about 5 minutes here; the first run
-# also compiles a portable llama.cpp wheel, ~10 minutes, kept in ~/.cache/scalpel-build)
+# Output: build/linux/scalpel_<version>_<arch>.deb   (2 min 12 s here; the first run
+# also compiles a portable llama.cpp wheel, ~15 minutes on 2 cores, kept in ~/.cache/scalpel-build)
 # Environment: SCALPEL_BUILD_VENV  reuse this venv instead of build/linux/venv
 #              SCALPEL_WHEEL_CACHE  where the portable llama-cpp-python wheel is kept
 #              SCALPEL_BUNDLE_STARTER=0  leave the 98 MB starter model out (the smoke
@@ -35,7 +35,7 @@ LLAMA_PIN="$(grep -o 'llama-cpp-python==[0-9.]*' "$ROOT/pyproject.toml")"
 WHEELS="${SCALPEL_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scalpel-build/wheels}"
 wheel="$(ls "$WHEELS"/llama_cpp_python-"${LLAMA_PIN#*==}"-*.whl 2>/dev/null | head -1 || true)"
 if [ -z "$wheel" ]; then
-  echo "compiling a portable $LLAMA_PIN (about 10 minutes on 2 cores, once)"
+  echo "compiling a portable $LLAMA_PIN (about 15 minutes on 2 cores, once)"
   CMAKE_ARGS="-DGGML_NATIVE=OFF ${CMAKE_ARGS:-}" "$VENV/bin/pip" wheel -q --no-deps \
     --no-cache-dir --no-binary llama-cpp-python -w "$WHEELS" "$LLAMA_PIN"
   wheel="$(ls "$WHEELS"/llama_cpp_python-"${LLAMA_PIN#*==}"-*.whl | head -1)"
