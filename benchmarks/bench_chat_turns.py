@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.report import Row, at_most, format_ratio  # noqa: E402
 from desktop_app.core.engine import GenerationParams, LlamaEngine, LoadOptions  # noqa: E402
 from desktop_app.core.models import find_starter_model  # noqa: E402
 
@@ -40,6 +41,27 @@ def replay(engine: LlamaEngine, turns: int, max_tokens: int,
     return figures
 
 
+def replays(engine: LlamaEngine, turns: int = 10, repeats: int = 3,
+            max_tokens: int = 48) -> list[list[tuple[float, int, int]]]:
+    """``repeats`` replays of a ``turns``-turn chat: (TTFT, prompt, cached) per turn."""
+    return [replay(engine, turns, max_tokens, run) for run in range(repeats)]
+
+
+def first_and_last(runs: list[list[tuple[float, int, int]]]) -> tuple[float, float]:
+    """Median time to first token at the first and at the last turn."""
+    return (statistics.median(run[0][0] for run in runs),
+            statistics.median(run[-1][0] for run in runs))
+
+
+def turns_row(runs: list[list[tuple[float, int, int]]]) -> Row:
+    """The suite's row: the last turn's TTFT against the first's (target <= 1.3)."""
+    first, last = first_and_last(runs)
+    turns, (_, prompt, cached) = len(runs[0]), runs[-1][-1]
+    return Row(f"TTFT at turn {turns} ({prompt} prompt tokens, {cached} reused) vs turn 1",
+               f"{last * 1000:.0f} ms", f"{first * 1000:.0f} ms",
+               format_ratio(last / first), "≤ 1.3", at_most(last / first, 1.3))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path)
@@ -51,7 +73,7 @@ def main() -> int:
     engine = LlamaEngine()
     info = engine.load(args.model or find_starter_model().path,
                        LoadOptions(n_ctx=4096, n_threads=args.threads))
-    runs = [replay(engine, args.turns, args.max_tokens, run) for run in range(args.repeats)]
+    runs = replays(engine, args.turns, args.repeats, args.max_tokens)
     print(f"{info.name}, {info.n_threads} thread(s), {args.repeats} replays\n")
     print("| turn | prompt tokens | reused from cache | time to first token (median) |")
     print("|---|---|---|---|")
@@ -59,8 +81,7 @@ def main() -> int:
         ttft = statistics.median(run[turn][0] for run in runs)
         _, prompt, cached = runs[-1][turn]
         print(f"| {turn + 1} | {prompt} | {cached} | {ttft * 1000:.0f} ms |")
-    first = statistics.median(run[0][0] for run in runs)
-    last = statistics.median(run[-1][0] for run in runs)
+    first, last = first_and_last(runs)
     print(f"\nturn {args.turns} / turn 1 = {last / first:.2f} (target <= 1.3)")
     engine.unload()
     return 0

@@ -7,13 +7,16 @@ so the figure is the GUI's own cost, not the model's. A 5 ms heartbeat timer
 on the GUI thread records every gap between its ticks.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_stream.py [--tokens 5000] [--rate 150]
+        [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from benchmarks.report import Row, below  # noqa: E402
 from desktop_app.core.engine import (ModelInfo, ReplyFinished, ReplyStats,  # noqa: E402
                                      TextDelta)
 
@@ -79,23 +83,14 @@ class ReplayEngine:
         return []
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=int, default=5000)
-    parser.add_argument("--rate", type=float, default=150.0, help="tokens per second")
-    args = parser.parse_args()
-
-    from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
-
+def open_replay_window(pieces: list[str], rate: float):
+    """The real main window, its engine swapped for a ReplayEngine, shown with a model set."""
     from desktop_app.app import create_window
     from desktop_app.core.paths import Paths
     from desktop_app.core.services import build_services
 
-    app = QApplication([])
     services = build_services(Paths.under(Path(tempfile.mkdtemp(prefix="scalpel-bench-"))))
-    pieces = answer_pieces(args.tokens)
-    services.new_engine = lambda: ReplayEngine(pieces, args.rate)
+    services.new_engine = lambda: ReplayEngine(pieces, rate)
     window = create_window(services)
     window.resize(1100, 740)
     window.show()
@@ -103,6 +98,12 @@ def main() -> int:
         path="replay", name="Replay", architecture="-", quantization="-", parameter_count=0,
         file_size=0, context_size=8192, trained_context=None, n_threads=1, n_gpu_layers=0,
         chat_template="embedded", load_seconds=0.0))
+    return window
+
+
+def heartbeat_gaps(window) -> tuple[list[float], int]:
+    """Send a message; every gap between 5 ms ticks, and the index where the reply ended."""
+    from PySide6.QtCore import QEventLoop, QTimer
 
     gaps: list[float] = []
     last = [time.perf_counter()]
@@ -131,19 +132,71 @@ def main() -> int:
     window.panel.send("Tell me a long story about a lighthouse, with code.")
     done.exec()
     heartbeat.stop()
-    stream_gaps = gaps[:finished_at[0]]
-    finish_gap = max(gaps[finished_at[0]:], default=0.0)
-    print(f"{len(pieces)} tokens at {args.rate:.0f} tok/s, {len(window.view.toPlainText()):,} "
-          "characters shown")
-    print("| measure | value | target |\n|---|---|---|")
-    print(f"| longest stall while streaming | {max(stream_gaps) * 1000:.1f} ms | < 50 ms |")
-    print(f"| 99th percentile tick gap | "
-          f"{statistics.quantiles(stream_gaps, n=100)[98] * 1000:.1f} ms | |")
-    print(f"| longest stall while the completed answer is rendered in | "
-          f"{finish_gap * 1000:.1f} ms | < 50 ms |")
-    print("(the completed answer is rendered off the GUI thread and inserted in slices)")
+    return gaps, finished_at[0]
+
+
+def stream_into_window(tokens: int, rate: float) -> dict:
+    """Stream a replayed answer into the real window; the heartbeat's gaps, in ms."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    pieces = answer_pieces(tokens)
+    window = open_replay_window(pieces, rate)
+    gaps, finished_at = heartbeat_gaps(window)
+    stream_gaps = gaps[:finished_at]
+    figures = {"tokens": len(pieces), "rate": rate, "characters": len(window.view.toPlainText()),
+               "stream_max_ms": max(stream_gaps) * 1000,
+               "stream_p99_ms": statistics.quantiles(stream_gaps, n=100)[98] * 1000,
+               "finish_max_ms": max(gaps[finished_at:], default=0.0) * 1000}
     window.close()
     app.quit()
+    return figures
+
+
+def print_table(f: dict) -> None:
+    print(f"{f['tokens']} tokens at {f['rate']:.0f} tok/s, {f['characters']:,} characters shown")
+    print("| measure | value | target |\n|---|---|---|")
+    print(f"| longest stall while streaming | {f['stream_max_ms']:.1f} ms | < 50 ms |")
+    print(f"| 99th percentile tick gap | {f['stream_p99_ms']:.1f} ms | |")
+    print(f"| longest stall while the completed answer is rendered in | "
+          f"{f['finish_max_ms']:.1f} ms | < 50 ms |")
+    print("(the completed answer is rendered off the GUI thread and inserted in slices)")
+
+
+def measure(tokens: int = 5000, rate: float = 150.0, timeout_s: float = 600) -> dict:
+    """Run this benchmark in a fresh offscreen process and return its figures."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, __file__, "--json", "--tokens", str(tokens),
+                           "--rate", str(rate)], capture_output=True, text=True, env=env,
+                          timeout=timeout_s)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"bench_gui_stream failed ({done.returncode}): {done.stderr[-400:]}")
+    return json.loads(lines[-1])
+
+
+def stall_rows(f: dict) -> list[Row]:
+    """The suite's rows: longest stall while streaming, and while the answer is rendered in."""
+    what = f"{f['tokens']} tokens at {f['rate']:.0f} tok/s"
+    return [Row(f"Longest GUI stall while streaming ({what})", f"{f['stream_max_ms']:.1f} ms",
+                f"p99 tick gap {f['stream_p99_ms']:.1f} ms", "-", "< 50 ms",
+                below(f["stream_max_ms"], 50.0)),
+            Row("Longest GUI stall while the finished answer is rendered in",
+                f"{f['finish_max_ms']:.1f} ms", "-", "-", "< 50 ms",
+                below(f["finish_max_ms"], 50.0))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=150.0, help="tokens per second")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    figures = stream_into_window(args.tokens, args.rate)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print_table(figures)
     return 0
 
 

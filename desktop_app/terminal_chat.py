@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 from dataclasses import replace
 from typing import TextIO
@@ -22,6 +23,9 @@ def run_chat(args: argparse.Namespace, services: Services, *, model: str | None)
 
     if args.prompt is not None and not args.prompt.strip():
         raise UsageError("the prompt is empty")
+    problem = _number_problem(args)
+    if problem:
+        raise UsageError(problem)
     preset = services.presets.find(args.preset) if args.preset else None
     ref = _choose_model(services, model, preset)
     options = services.load_options(ref, preset)
@@ -51,6 +55,23 @@ def run_chat(args: argparse.Namespace, services: Services, *, model: str | None)
         return EXIT_INTERRUPTED
     finally:
         engine.unload()
+
+
+# The ranges the settings allow (settings.Settings.validate); beyond them llama.cpp fails
+# in its own words, or crashes (more threads than GGML_MAX_N_THREADS).
+_RANGES = (("threads", "--threads", 1, 512), ("ctx", "--ctx", 128, 1_048_576),
+           ("max_tokens", "--max-tokens", 1, None), ("temperature", "--temperature", 0.0, 5.0))
+
+
+def _number_problem(args: argparse.Namespace) -> str | None:
+    for name, flag, low, high in _RANGES:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if not math.isfinite(value) or value < low or (high is not None and value > high):
+            limit = f"at least {low}" if high is None else f"between {low} and {high}"
+            return f"{flag} must be {limit}, not {value}"
+    return None
 
 
 def _choose_model(services: Services, model: str | None, preset: Preset | None) -> ModelRef:

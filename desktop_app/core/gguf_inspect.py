@@ -4,6 +4,11 @@ llama.cpp only says "Failed to load model". This reader checks the magic, the
 version, the metadata and the tensor table, and that the tensor data the header
 promises fits in the file. Large arrays (the tokenizer vocabulary) are skipped,
 not read into memory; absurd counts are refused instead of allocated.
+
+Hyperparameters that would crash llama.cpp rather than fail (a layer count
+outside 1..512 trips a GGML_ASSERT that aborts the process; a trained context
+of 2**31 or more breaks tokenizing) are refused here, before llama.cpp sees
+the file.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ MAX_SMALL_ARRAY = 64            # arrays up to this length are kept in metadata
 MAX_DIMS = 4                    # GGML_MAX_DIMS
 MAX_NESTING = 4                 # arrays of arrays; real files use none
 DEFAULT_ALIGNMENT = 32
+MAX_LAYERS = 512                # llama.cpp's LLAMA_MAX_LAYERS; outside 1..512 it aborts
+MAX_CONTEXT_LENGTH = 2**26      # 67M tokens; the longest real models claim ~10M. Tokenizing
+                                # allocates a buffer this long, and 2**31 overflows llama.cpp
 _CHUNK = 1 << 20
 
 # ggml type id: (name, elements per block, bytes per block)
@@ -254,6 +262,22 @@ def _read_tensors(r: _Reader, tensor_count: int) -> tuple[int | None, int, dict[
     return needed, parameters, dict(types)
 
 
+def _check_hyperparameters(r: _Reader, metadata: dict[str, object]) -> None:
+    """Refuse layer counts and context lengths no model has (see the module docstring)."""
+    arch = metadata.get("general.architecture")
+    if not isinstance(arch, str):
+        return
+    layers = metadata.get(f"{arch}.block_count")
+    if isinstance(layers, int) and not isinstance(layers, bool) \
+            and not 1 <= layers <= MAX_LAYERS:
+        raise r.error(f"{arch}.block_count is {layers:,}; a model has 1 to {MAX_LAYERS} layers")
+    context = metadata.get(f"{arch}.context_length")
+    if isinstance(context, int) and not isinstance(context, bool) \
+            and not 0 <= context <= MAX_CONTEXT_LENGTH:
+        raise r.error(f"{arch}.context_length is {context:,} tokens; no model is trained "
+                      f"for more than {MAX_CONTEXT_LENGTH:,}")
+
+
 def _alignment(r: _Reader, metadata: dict[str, object]) -> int:
     value = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
     if not isinstance(value, int) or value <= 0 or value & (value - 1):
@@ -297,6 +321,7 @@ def _parse(r: _Reader, file: Path, check_size: bool) -> GGUFInfo:
             "(download or convert the model again with a current llama.cpp)", path=r.path)
     tensor_count, kv_count = r.count("tensors"), r.count("metadata entries")
     metadata, arrays = _read_metadata(r, kv_count)
+    _check_hyperparameters(r, metadata)
     needed, parameters, types = _read_tensors(r, tensor_count)
     alignment = _alignment(r, metadata)
     data_offset = -(-r.tell() // alignment) * alignment

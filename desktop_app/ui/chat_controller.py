@@ -56,6 +56,7 @@ class ChatController(QObject):
         self._answer: StoredMessage | None = None     # the row being streamed into
         self._sent_user: StoredMessage | None = None  # the message this answer is for, if new
         self._typed = ""
+        self._created_chat: int | None = None  # the chat this send created, if any
         self._streamed: list[str] = []
         self._dropped = 0
         self._save_timer = QTimer(self)
@@ -156,11 +157,12 @@ class ChatController(QObject):
             return False
         if not self.can_send():
             return False
+        self._created_chat = None
         if self.chat_id is None:
             chat = self.store.create_chat(title=title_from(text),
                                           preset_id=self.preset.id if self.preset else None,
                                           model=self.model.path)
-            self.chat_id = chat.id
+            self.chat_id = self._created_chat = chat.id
         parent = self._parent_for_new_message(replacing)
         user = self.store.add_message(self.chat_id, parent_id=parent, role="user", content=text,
                                       preset_id=self.preset.id if self.preset else None)
@@ -253,11 +255,18 @@ class ChatController(QObject):
         self._report_error(message)
 
     def _undo_send(self) -> None:
-        """Take back the person's new message (the text returns to the message box)."""
+        """Take back the person's new message (the text returns to the message box), and
+        the chat it started, so a refused first message leaves no empty chat behind."""
         if self._sent_user is not None:
             self.store.delete_message(self._sent_user.id)
+            if self._created_chat is not None and self._created_chat == self.chat_id \
+                    and not self.store.all_messages(self.chat_id):
+                self.store.delete_chat(self.chat_id)
+                self.chat_id = None
+                self.chats_changed.emit()
             self._restore_prompt(self._typed)
             self._sent_user = None
+        self._created_chat = None
 
     def _finish(self, dropped: int) -> None:
         self.path = self.store.path(self.chat_id) if self.chat_id is not None else []

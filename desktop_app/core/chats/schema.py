@@ -2,6 +2,9 @@
 
 Each migration runs in its own transaction; a database written by a newer
 Scalpel (a higher version than the last one here) is refused, never altered.
+Several windows or processes may open a new file at once: each migration takes
+the write lock first and then checks the version again, so only one of them
+applies it (the others find it done).
 """
 
 from __future__ import annotations
@@ -63,16 +66,36 @@ def schema_version(connection: sqlite3.Connection) -> int:
 
 
 def migrate(connection: sqlite3.Connection, *, up_to: int = LATEST_VERSION) -> int:
-    """Apply the migrations the database lacks (each atomically); return the new version."""
+    """Apply the migrations the database lacks (each atomically); return the new version.
+
+    ``connection`` must be in autocommit mode (``isolation_level=None``).
+    """
     current = schema_version(connection)
     for version, script in MIGRATIONS:
         if current < version <= up_to:
-            statements = f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
+            connection.execute("BEGIN IMMEDIATE")  # waits for another migrating connection
             try:
-                connection.executescript(statements)
-            except sqlite3.Error:
+                current = schema_version(connection)  # read again, under the write lock
+                if current < version:
+                    for statement in _statements(script):
+                        connection.execute(statement)
+                    connection.execute(f"PRAGMA user_version = {version}")
+                    current = version
+            except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
-            current = version
+            connection.execute("COMMIT")
     return current
+
+
+def _statements(script: str):
+    """The SQL statements of ``script``, whole (a trigger's body stays in one piece)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement.strip()
+            statement = ""
+    if statement.strip():
+        yield statement  # incomplete: let SQLite say what is wrong

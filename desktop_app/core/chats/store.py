@@ -61,6 +61,8 @@ class SearchHit:
     snippet: str  # matches wrapped in [ and ]
 
 
+BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another window's or process's write
+
 _MESSAGE_COLUMNS = ("id, chat_id, parent_id, role, content, model, preset_id, stats, status, "
                     "created_at, finished_at")
 
@@ -71,14 +73,17 @@ class ChatStore:
         self.file.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(self.file, timeout=10, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 10000")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db = sqlite3.connect(self.file, timeout=BUSY_TIMEOUT_MS / 1000,
+                                       isolation_level=None, check_same_thread=False)
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _use_wal(self._db)
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
             found = schema_version(self._db)
         except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                raise ChatStoreError(f"{self.file} is held locked by another program; close "
+                                     "it and try again") from exc
             raise ChatStoreError(f"{self.file} is not a chat database Scalpel can read "
                                  f"({exc}); move it aside to start a new one") from exc
         if found > LATEST_VERSION:
@@ -86,7 +91,13 @@ class ChatStore:
             raise ChatStoreError(f"{self.file} was written by a newer Scalpel (schema {found}, "
                                  f"this one knows up to {LATEST_VERSION}); update Scalpel")
         with self._lock:
-            migrate(self._db)
+            try:
+                migrate(self._db)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                raise ChatStoreError(f"{self.file} is held locked by another program; close "
+                                     "it and try again") from exc
 
     @property
     def schema_version(self) -> int:
@@ -275,6 +286,24 @@ class ChatStore:
 
     def integrity_ok(self) -> bool:
         return self._read("PRAGMA integrity_check")[0][0] == "ok"
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL. SQLite answers "database is locked" at once, without waiting out the
+    busy timeout, when several connections open a new file together: retry a while."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _json(value: dict | None) -> str | None:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .store import ChatStore, ChatStoreError, ChatSummary
 
 CHAT_FORMAT, BACKUP_FORMAT, VERSION = "scalpel-chat", "scalpel-backup", 1
+# JSON may carry "\ud800"-style escapes of lone surrogates, which are not text: SQLite
+# cannot store them as UTF-8. Each becomes U+FFFD, as undecodable bytes do elsewhere.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_TEXT_FIELDS = ("title", "content", "model", "preset_id")
 _FIELDS = ("id", "parent_id", "role", "content", "model", "preset_id", "stats", "status",
            "created_at", "finished_at")
 
@@ -103,6 +108,10 @@ def _checked(data: Any) -> tuple[dict, list[dict], int | None]:
             raise ChatStoreError(f"message #{index + 1} has an unknown role {m['role']!r}")
         if m.get("status", "complete") not in ("complete", "partial", "cancelled", "failed"):
             raise ChatStoreError(f"message #{index + 1} has an unknown status")
+    for record in (chat, *messages):
+        for name in _TEXT_FIELDS:
+            if isinstance(record.get(name), str):
+                record[name] = _LONE_SURROGATE.sub("\ufffd", record[name])
     chat.setdefault("created_at", 0.0)
     chat.setdefault("updated_at", chat["created_at"])
     return chat, messages, data.get("current_leaf_id")

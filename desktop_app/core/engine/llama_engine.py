@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Iterator
 from .. import hardware
 from ..errors import EngineError, NoModelLoadedError
 from ..gguf_inspect import GGUFInfo, inspect_gguf
+from .decode import Sampler
 from .llama_log import install_log_bridge
 from .history_fit import HistoryFitter
 from .loaded_model import LoadedModel, ModelPool
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
     from ..policy import ModelGate
 
 log = logging.getLogger(__name__)
-
-RANDOM_SEED = 0xFFFFFFFF  # llama.cpp's LLAMA_DEFAULT_SEED: a fresh random seed
 
 
 class _StderrToLog:
@@ -213,47 +212,42 @@ class LlamaEngine:
             tokenize=lambda kept: self._tokenize(model, model.formatter.render(kept).text))
         tokens = fitted.tokens
         llama = model.llama
-        cached = _shared_prefix(llama, tokens)
+        decoder = model.decoder
+        cached = decoder.reuse_prefix(tokens)
         budget = min(params.max_tokens, n_ctx - len(tokens))
-        llama.set_seed(RANDOM_SEED if params.seed is None else params.seed)
-        stream = llama.generate(
-            tokens, temp=params.temperature, top_p=params.top_p, top_k=params.top_k,
-            min_p=params.min_p, repeat_penalty=params.repeat_penalty,
-            grammar=model.grammar(params.grammar))
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        decoder_text = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopMatcher(model.formatter.stop_strings)
         parts: list[str] = []
         n_out, first_at, reason = 0, None, "stop"
         self._set_abort(llama, True)
-        try:
-            for token in _guard_abort(stream, self._cancel):
-                if first_at is None:
-                    first_at = time.perf_counter()
-                    self._set_abort(llama, False)
-                if self._cancel.is_set():
-                    reason = "cancelled"
-                    break
-                if model.is_end_of_generation(token):
-                    reason = "stop"
-                    break
-                n_out += 1
-                text, hit = stops.feed(decoder.decode(model.piece(token)))
-                if text:
-                    parts.append(text)
-                    yield TextDelta(text)
-                if hit:
-                    reason = "stop"
-                    break
-                if n_out >= budget:
-                    reason = "context_full" if budget < params.max_tokens else "length"
-                    break
-            else:
-                reason = "cancelled" if self._cancel.is_set() else "stop"
-        finally:
-            stream.close()
-            self._set_abort(llama, False)
+        with Sampler(decoder, params) as sampler:
+            stream = decoder.stream(tokens[cached:], sampler, self._cancel)
+            try:
+                for token in stream:
+                    if first_at is None:
+                        first_at = time.perf_counter()
+                        self._set_abort(llama, False)
+                    if model.is_end_of_generation(token):
+                        reason = "stop"
+                        break
+                    n_out += 1
+                    text, hit = stops.feed(decoder_text.decode(model.piece(token)))
+                    if text:
+                        parts.append(text)
+                        yield TextDelta(text)
+                    if hit:
+                        reason = "stop"
+                        break
+                    if n_out >= budget:
+                        reason = "context_full" if budget < params.max_tokens else "length"
+                        break
+                else:
+                    reason = "cancelled" if self._cancel.is_set() else "stop"
+            finally:
+                stream.close()
+                self._set_abort(llama, False)
         if reason != "stop":
-            tail = stops.flush() + decoder.decode(b"", final=True)
+            tail = stops.flush() + decoder_text.decode(b"", final=True)
             if tail:
                 parts.append(tail)
                 yield TextDelta(tail)
@@ -298,29 +292,6 @@ class LlamaEngine:
             self._abort_cb = should_abort
         callback = self._abort_cb if enabled else llama_cpp.ggml_abort_callback()
         llama_cpp.llama_set_abort_callback(llama.ctx, callback, None)
-
-
-def _guard_abort(stream: Iterator[int], cancel: threading.Event) -> Iterator[int]:
-    """Turn llama.cpp's abort-by-callback into a clean end of the stream."""
-    while True:
-        try:
-            token = next(stream)
-        except StopIteration:
-            return
-        except RuntimeError as exc:
-            if cancel.is_set():
-                return
-            raise EngineError(f"llama.cpp failed while generating: {exc}") from exc
-        yield token
-
-
-def _shared_prefix(llama, tokens: list[int]) -> int:
-    cached = 0
-    for a, b in zip(llama._input_ids, tokens):
-        if a != b:
-            break
-        cached += 1
-    return min(cached, max(0, len(tokens) - 1))
 
 
 def _rate(n_tokens: int, first_at: float | None, finished: float) -> float:

@@ -1,7 +1,7 @@
 """One model open in llama.cpp, and the pool of models kept loaded.
 
 ``LoadedModel`` holds a ``llama_cpp.Llama`` with what decoding needs close at
-hand (the vocabulary, a cache of token pieces, compiled grammars).
+hand (the vocabulary, a cache of token pieces, the KV-cache ``Decoder``).
 ``ModelPool`` keeps up to ``keep`` of them, least recently used first out, and
 drops the idle ones while free memory is below a reserve, so switching back to
 a recent model is instant without starving the machine.
@@ -15,6 +15,7 @@ from collections import OrderedDict
 from typing import Callable, Hashable
 
 from .. import hardware
+from .decode import Decoder
 from .prompt import ChatPromptFormatter
 from .types import ModelInfo
 
@@ -35,7 +36,7 @@ class LoadedModel:
         self._piece_buf = ctypes.create_string_buffer(256)
         self._is_eog = llama_cpp.llama_vocab_is_eog
         self._to_piece = llama_cpp.llama_token_to_piece
-        self._grammars: dict[str, object] = {}
+        self.decoder = Decoder(llama)
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(self._is_eog(self.vocab, token))
@@ -53,17 +54,6 @@ class LoadedModel:
                 cached = self._piece_buf.raw[:n]
             self._pieces[token] = cached
         return cached
-
-    def grammar(self, gbnf: str | None):
-        """A compiled ``LlamaGrammar`` for ``gbnf`` (cached), or None."""
-        if not gbnf:
-            return None
-        compiled = self._grammars.get(gbnf)
-        if compiled is None:
-            from llama_cpp.llama_grammar import LlamaGrammar
-
-            compiled = self._grammars[gbnf] = LlamaGrammar.from_string(gbnf, verbose=False)
-        return compiled
 
     def close(self) -> None:
         self.llama.close()

@@ -5,7 +5,9 @@ does not, llama-cpp-python silently falls back to llama-2, which is wrong for
 most models. ``choose_chat_template`` decides instead, in this order:
 
 1. an override from the model catalog (a ``FORMATS`` name);
-2. the template embedded in the file;
+2. the template embedded in the file, unless ``template_problem`` refuses it as
+   unsafe (it reaches for Python internals or breaks the sandbox's limits): then
+   the steps below choose, and the note says the file's template was refused;
 3. the vocabulary's special tokens (SmolLM2 is architecture "llama" but ChatML);
 4. ``general.architecture``;
 5. ChatML, and the note says plainly that it is a guess.
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
+
+from .prompt import template_problem
 
 
 @dataclass(frozen=True)
@@ -209,21 +213,24 @@ def choose_chat_template(*, embedded: str | None, architecture: str | None,
             raise ValueError(f"unknown chat format {override!r}; known formats: "
                              f"{', '.join(FORMATS)}")
         return _choice(override, "catalog", f"{override} (set by the model catalog)")
+    why = _NO_TEMPLATE
     if embedded and embedded.strip():
-        return TemplateChoice(embedded, stops_for_template(embedded), None, "embedded",
-                              "embedded in the model file")
+        problem = template_problem(embedded)
+        if problem is None:
+            return TemplateChoice(embedded, stops_for_template(embedded), None, "embedded",
+                                  "embedded in the model file")
+        why = f"the file's chat template was refused as unsafe: {problem}"
     for name, needed, absent in _VOCABULARY_RULES:
         if all(has_token(t) for t in needed) and not any(has_token(t) for t in absent):
             return _choice(name, "vocabulary",
-                           f"{name} (chosen from the model's vocabulary; {_NO_TEMPLATE})")
+                           f"{name} (chosen from the model's vocabulary; {why})")
     name = ARCHITECTURE_FORMATS.get((architecture or "").lower())
     if name is not None:
         return _choice(name, "architecture",
-                       f"{name} (chosen from architecture {architecture!r}; {_NO_TEMPLATE})")
+                       f"{name} (chosen from architecture {architecture!r}; {why})")
     known = f"architecture {architecture!r} is not known" if architecture \
         else "the architecture is not recorded"
-    return _choice(DEFAULT_FORMAT, "default",
-                   f"{DEFAULT_FORMAT} (a guess: {_NO_TEMPLATE} and {known})")
+    return _choice(DEFAULT_FORMAT, "default", f"{DEFAULT_FORMAT} (a guess: {why} and {known})")
 
 
 def _choice(name: str, source: str, note: str) -> TemplateChoice:

@@ -1,0 +1,178 @@
+"""Scalpel's benchmark suite: every figure against its reference, in one table.
+
+    .venv/bin/python -m benchmarks [--threads 2] [--rounds 5] [--build-llama-bench]
+
+Prints a Markdown table (metric, Scalpel, reference, ratio, target, result)
+and writes it, with the context and every round's figures, to
+``benchmarks/results.md``. Comparisons run side by side in alternating rounds
+and report medians, since the machine is noisy. A target missed is reported,
+not raised: the exit code is 0 unless the suite itself broke.
+
+Sections, in order (the in-process engine is unloaded before the others run):
+1-2. decode tok/s vs a bare llama-cpp-python loop and llama-bench tg128; time
+     to first token on a 256-token prompt vs llama-bench's pp256 time
+     (``bench_reference``, ``llama_bench``);
+3.   TTFT at turn 10 vs turn 1 (``bench_chat_turns``);
+4.   longest GUI stall while streaming (``bench_gui_stream``, own process);
+5,7. idle CPU after a reply, RSS beyond the mmapped model (``bench_footprint``);
+6.   start to a shown window (``bench_cold_start``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import (bench_chat_turns, bench_cold_start, bench_footprint,  # noqa: E402
+                        bench_gui_stream, bench_reference, llama_bench, report)
+from benchmarks.bench_decode import (DEFAULT_THREADS, open_bare, open_engine,  # noqa: E402
+                                     starter_model_path)
+
+RESULTS = Path(__file__).resolve().parent / "results.md"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="GGUF path (default: the starter SmolLM2)")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help="threads for Scalpel, the bare loop and llama-bench (default 2)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating rounds of the llama-bench comparison")
+    parser.add_argument("--build-llama-bench", action="store_true",
+                        help="build llama-bench first if it is missing (~10-15 min, once)")
+    parser.add_argument("--gui-tokens", type=int, default=5000,
+                        help="length of the answer streamed into the window")
+    parser.add_argument("--start-rounds", type=int, default=5, help="app launches to time")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="Markdown file for the results (default benchmarks/results.md)")
+    return parser.parse_args(argv)
+
+
+def llama_bench_binary(build: bool, results: report.Results) -> Path | None:
+    """The built llama-bench; built now (before any measuring) when asked and missing."""
+    binary = llama_bench.binary_path()
+    if binary is None and build:
+        try:
+            binary = llama_bench.build()
+        except Exception as exc:  # noqa: BLE001 - a failed build skips the comparison
+            results.note(f"llama-bench could not be built: {exc}")
+    if binary is None:
+        results.note(f"llama-bench comparisons skipped: no binary at {llama_bench.BINARY} "
+                     "(add --build-llama-bench)")
+    return binary
+
+
+def run_section(results: report.Results, metrics: list[tuple[str, str]],
+                section: Callable[[], None]) -> None:
+    """Run one section; if it breaks, each of its ``(metric, target)`` rows says why."""
+    print(f"... {metrics[0][0]}", file=sys.stderr, flush=True)
+    try:
+        section()
+    except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the rest
+        results.add(*(report.failed(metric, target, exc) for metric, target in metrics))
+
+
+def reference_section(results: report.Results, args, engine, model: str,
+                      binary: Path | None) -> None:
+    """Rows 1-2: decode and first token against a bare loop and llama-bench."""
+    bare = open_bare(model, args.threads)
+    try:
+        comparison = bench_reference.compare(engine, bare, model, args.threads, args.rounds,
+                                             binary)
+    finally:
+        bare.close()
+    results.add(*bench_reference.decode_rows(comparison), bench_reference.ttft_row(comparison))
+    results.notes.extend(bench_reference.notes(comparison))
+
+
+def turns_section(results: report.Results, engine) -> None:
+    results.add(bench_chat_turns.turns_row(bench_chat_turns.replays(engine)))
+
+
+def engine_sections(results: report.Results, args, model: str, binary: Path | None) -> None:
+    """Rows 1-3 share one engine in this process; it is unloaded before anything else runs."""
+    engine = open_engine(model, args.threads)
+    try:
+        run_section(results, [("Decode tok/s (vs llama-bench)", "≥ 0.95"),
+                              ("TTFT, 256-token prompt (vs llama-bench pp256)", "report")],
+                    lambda: reference_section(results, args, engine, model, binary))
+        run_section(results, [("TTFT at turn 10 vs turn 1", "≤ 1.3")],
+                    lambda: turns_section(results, engine))
+    finally:
+        engine.unload()
+        gc.collect()
+
+
+def gui_section(results: report.Results, args) -> None:
+    figures = bench_gui_stream.measure(tokens=args.gui_tokens)
+    results.add(*bench_gui_stream.stall_rows(figures))
+
+
+def footprint_section(results: report.Results) -> None:
+    figures = bench_footprint.measure()
+    results.add(bench_footprint.idle_row(figures), bench_footprint.rss_row(figures))
+    results.note(f"footprint: reply of {figures['reply_tokens']} tokens; busiest threads in the "
+                 f"idle window (ms of CPU): {figures['busiest_threads']}; CPU in the first "
+                 f"second after the reply: {figures['settle_cpu_pct']:.1f} %")
+
+
+def start_section(results: report.Results, args) -> None:
+    times, with_probe = bench_cold_start.cold_starts(args.start_rounds)
+    results.add(bench_cold_start.start_row(times, with_probe))
+    results.note("start rounds, s: " + ", ".join(f"{t:.2f}" for t in times)
+                 + ("" if with_probe else f" (no {bench_cold_start.PROBE_ENV} hook in "
+                    "desktop_app/app.py yet: measured through a launcher that wraps "
+                    "create_window; page cache warm)"))
+
+
+def describe(results: report.Results, args, model: str, binary: Path | None) -> None:
+    import llama_cpp
+
+    from desktop_app.core.engine import LlamaEngine
+
+    results.context.update(report.machine_context())
+    results.context["model"] = f"{Path(model).name}, {args.threads} thread(s)"
+    results.context["engine"] = f"{LlamaEngine.__module__}.{LlamaEngine.__qualname__}"
+    system_info = llama_cpp.llama_print_system_info().decode().strip()
+    results.context["llama-cpp-python"] = f"{llama_cpp.__version__}; {system_info}"
+    results.context["llama-bench"] = str(binary) if binary else "not built"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    others = report.OtherLoad()
+    results = report.Results()
+    model = starter_model_path(args.model)
+    binary = llama_bench_binary(args.build_llama_bench, results)
+    describe(results, args, model, binary)
+    run_section(results, [("Scalpel's engine (load)", "-")],
+                lambda: engine_sections(results, args, model, binary))
+    run_section(results, [("Longest GUI stall while streaming", "< 50 ms")],
+                lambda: gui_section(results, args))
+    run_section(results, [("Idle CPU after a reply", "< 2 %"),
+                          ("RSS beyond the mmapped model", "< 250 MB")],
+                lambda: footprint_section(results))
+    run_section(results, [("Start to a shown window", "< 1.5 s")],
+                lambda: start_section(results, args))
+    results.context["load average at end"] = report.load_average()
+    results.context["CPU used by other processes meanwhile"] = others.share()
+    command = shlex.join([".venv/bin/python", "-m", "benchmarks",
+                          *(sys.argv[1:] if argv is None else argv)])
+    text = report.document(results, command=command, seconds=time.perf_counter() - started)
+    report.write(args.output, text)
+    print(text)
+    print(f"(written to {args.output})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
