@@ -43,7 +43,7 @@ def create_window(services: Services):
     from .ui.engine_bridge import EngineBridge
     from .ui.main_window import MainWindow
 
-    bridge = EngineBridge(services.new_engine())
+    bridge = EngineBridge(services.new_engine_process())
     downloads = DownloadBridge(services.new_download_manager())
     window = MainWindow(services, bridge, downloads)
     bridge.setParent(window)

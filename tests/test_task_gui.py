@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 import pytest
 from PySide6.QtCore import Qt
@@ -149,12 +150,14 @@ def test_model_menu_switches_and_details_show_the_template(qtbot, open_window, s
 
 
 def test_keep_two_models_loaded_makes_switching_back_instant(qtbot, open_window, services,
-                                                             smollm2_copy):
+                                                             smollm2_copy, caplog):
+    caplog.set_level(logging.INFO, logger="desktop_app.engine_process")
     window = started(qtbot, open_window())
-    engine = window.bridge._engine
-    opened = []
-    real_open = engine._open
-    engine._open = lambda *args: opened.append(args[0].path) or real_open(*args)
+
+    def opened():  # the engine process logs each file llama.cpp opens
+        return [r.getMessage() for r in caplog.records
+                if r.name == "desktop_app.engine_process" and "engine: loaded " in r.getMessage()]
+    assert len(opened()) == 1
     window.models_menu.keep_actions[2].trigger()
     assert services.settings.keep_models_loaded == 2
     with qtbot.waitSignal(window.bridge.model_loaded, timeout=LOAD_TIMEOUT_MS):
@@ -163,7 +166,7 @@ def test_keep_two_models_loaded_makes_switching_back_instant(qtbot, open_window,
     with qtbot.waitSignal(window.bridge.model_loaded, timeout=LOAD_TIMEOUT_MS) as back:
         window.load_model(services.registry.resolve(STARTER_ID))
     assert back.args[0].name == "SmolLM2 135M Instruct (starter)"
-    assert opened == [str(smollm2_copy)]  # switching back reopened nothing
+    assert len(opened()) == 2 and "SmolLM2-no-template" in opened()[1]  # nothing reopened
     assert window.bridge.loaded_models == ["SmolLM2-no-template", "SmolLM2 135M Instruct (starter)"]
 
 

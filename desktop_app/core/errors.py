@@ -73,6 +73,10 @@ class NoModelLoadedError(EngineError):
     """Generation was asked for before any model was loaded."""
 
 
+class EngineCrashedError(EngineError):
+    """The engine process ended in the middle of a request (crash, kill, out of memory)."""
+
+
 class ContextOverflowError(EngineError):
     """The prompt does not fit in the model's context window."""
 

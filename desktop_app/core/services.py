@@ -20,6 +20,7 @@ from .downloads.library import ModelLibrary
 from .downloads.manager import DownloadManager, DownloadStatus
 from .errors import DownloadsDisabledError
 from .engine import LlamaEngine, LoadOptions
+from .engine.process import EngineProcess
 from .models import STARTER_SHA256, ModelRef, ModelRegistry
 from .paths import Paths
 from .policy import HashCache, ModelGate, Policy, load_policy
@@ -102,6 +103,10 @@ class Services:
     def new_engine(self) -> LlamaEngine:
         return LlamaEngine(cpu=self.cpu, keep_loaded=self.settings.keep_models_loaded,
                            gate=self.model_gate)
+
+    def new_engine_process(self) -> EngineProcess:
+        """The GUI's engine: the same API, in a child process a crash cannot take the app with."""
+        return EngineProcess(keep_loaded=self.settings.keep_models_loaded, gate=self.model_gate)
 
     def load_options(self, ref: ModelRef | None = None,
                      preset: Preset | None = None) -> LoadOptions:

@@ -251,7 +251,7 @@ class ChatController(QObject):
         if answer is not None:
             self.store.delete_message(answer.id)
             self._undo_send()
-        self._finish(self._dropped)
+        self._finish(self._dropped, full_render=True)  # the half answer (and question) go
         self._report_error(message)
 
     def _undo_send(self) -> None:
@@ -268,10 +268,10 @@ class ChatController(QObject):
             self._sent_user = None
         self._created_chat = None
 
-    def _finish(self, dropped: int) -> None:
+    def _finish(self, dropped: int, *, full_render: bool = False) -> None:
         self.path = self.store.path(self.chat_id) if self.chat_id is not None else []
         last = self.path[-1] if self.path else None
-        if dropped != self._dropped or last is None or last.role != "assistant":
+        if full_render or dropped != self._dropped or last is None or last.role != "assistant":
             self._dropped = dropped
             self.render()
             self._finished()

@@ -1,6 +1,8 @@
 """Runs the engine on a worker thread and hands results to the GUI thread.
 
-Loading and generating happen on one QThread, in order. Streamed text does
+The engine itself runs in its own process (``EngineProcess``), so a crash in
+llama.cpp costs the answer in flight, never the window. Loading and generating
+are requests made from one QThread, in order. Streamed text does
 not travel as one signal per token: the worker appends to a locked buffer and
 a GUI-thread timer drains it every ``FLUSH_INTERVAL_MS``, emitting one
 ``text_ready`` per tick. Only start/finish/error cross as signals.
@@ -13,8 +15,7 @@ import threading
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from ..core.engine import (GenerationParams, LlamaEngine, LoadOptions, ModelInfo,
-                           ReplyFinished, TextDelta)
+from ..core.engine import GenerationParams, LoadOptions, ModelInfo, ReplyFinished, TextDelta
 from ..core.errors import ScalpelError
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,13 @@ class _Worker(QObject):
     load_failed = Signal(str, str)   # path, message
     finished = Signal(object)        # ReplyFinished
     failed = Signal(str)
+    restarting = Signal(str)         # the model being reloaded after an engine crash
 
-    def __init__(self, engine: LlamaEngine, buffer: _TextBuffer,
-                 stop_requested: threading.Event) -> None:
+    def __init__(self, engine, buffer: _TextBuffer, stop_requested: threading.Event) -> None:
         super().__init__()
         self._engine = engine
+        if hasattr(engine, "on_restart"):  # EngineProcess (an in-process engine never restarts)
+            engine.on_restart = self.restarting.emit
         self._buffer = buffer
         self._stop_requested = stop_requested
 
@@ -93,12 +96,14 @@ class EngineBridge(QObject):
     text_ready = Signal(str)             # a batch of streamed text
     reply_finished = Signal(object)      # ReplyFinished
     reply_failed = Signal(str)
+    engine_restarting = Signal(str)      # model name: a crashed engine is being restarted
 
     _request_load = Signal(str, object, str)
     _request_generate = Signal(object, object)
     _request_keep_loaded = Signal(int)
 
-    def __init__(self, engine: LlamaEngine, parent: QObject | None = None) -> None:
+    def __init__(self, engine, parent: QObject | None = None) -> None:
+        """``engine``: an ``EngineProcess``, or anything with ``LlamaEngine``'s API."""
         super().__init__(parent)
         self._engine = engine
         self._buffer = _TextBuffer()
@@ -116,6 +121,7 @@ class EngineBridge(QObject):
         self._worker.load_failed.connect(self._on_load_failed)
         self._worker.finished.connect(self._on_finished)
         self._worker.failed.connect(self._on_failed)
+        self._worker.restarting.connect(self.engine_restarting)
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self._flush)

@@ -36,6 +36,7 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.bridge = bridge
         self.downloads = downloads
         self._loading = False
+        self._restarting = False
         self.setWindowTitle("Scalpel")
         self.resize(1100, 740)
 
@@ -65,6 +66,9 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.chat.answering_changed.connect(self._on_answering_changed)
         self.chat.reply_stats.connect(self.status.show_reply)
         bridge.model_loading.connect(self._on_model_loading)
+        bridge.engine_restarting.connect(self._on_engine_restarting)
+        for done in (bridge.text_ready, bridge.reply_finished, bridge.reply_failed):
+            done.connect(self._engine_back)
         bridge.model_loaded.connect(self._on_model_loaded)
         bridge.model_load_failed.connect(self._on_model_load_failed)
         self.downloads.model_installed.connect(self._on_models_changed)
@@ -218,6 +222,17 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.status.set_loading(self._display_name(path))
         self._update_controls()
 
+    @Slot(str)
+    def _on_engine_restarting(self, name: str) -> None:
+        self._restarting = True
+        self.status.show_restarting(name)
+
+    @Slot()
+    def _engine_back(self) -> None:
+        if self._restarting and not self._loading:
+            self._restarting = False
+            self.status.set_loading(None)
+
     def _display_name(self, path: str) -> str:
         for ref in self._services.registry.list():
             if str(ref.path) == path:
@@ -286,6 +301,8 @@ class MainWindow(WindowDialogs, QMainWindow):
                                  "Resend" if self.panel.editing is not None else "Send")
         if answering:
             self.status.show_answering()
+        else:
+            self.status.answer_ended()
         self._update_controls()
 
     def _set_loading(self, loading: bool) -> None:

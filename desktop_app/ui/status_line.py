@@ -43,6 +43,10 @@ class StatusLine:
             self.loading_label.setText(f"Loading {name}…")
             self.model.setText("")
 
+    def show_restarting(self, name: str) -> None:
+        self.set_loading(name)
+        self.loading_label.setText(f"The engine stopped; restarting it with {name}…")
+
     def show_model(self, info: ModelInfo) -> None:
         chosen = "" if info.chat_template.startswith("embedded") else " · template chosen by Scalpel"
         threads = f"{info.n_threads} thread{'s' if info.n_threads != 1 else ''}"
@@ -58,6 +62,11 @@ class StatusLine:
 
     def show_answering(self) -> None:
         self.speed.setText("answering…")
+
+    def answer_ended(self) -> None:
+        """An answer that failed leaves no figures; "answering…" must not stay."""
+        if self.speed.text() == "answering…":
+            self.speed.setText("")
 
     def show_reply(self, stats: ReplyStats) -> None:
         self.speed.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")

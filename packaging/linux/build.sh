@@ -79,9 +79,15 @@ smoke_test() (  # $1: folder holding the scalpel and scalpel-gui executables (a 
     [ $waited -lt 120 ] || fail "the frozen window loaded no model in 120 s"
     sleep 1; waited=$((waited + 1))
   done
+  echo "window opened offscreen and loaded the starter model in ${waited} s"
+  engine="$(sed -n 's/.*engine process started (pid \([0-9]*\)).*/\1/p' \
+    "$SCALPEL_HOME/logs/scalpel.log" | tail -n 1)"
+  [ -n "$engine" ] && [ "$engine" != "$gui" ] || fail "the frozen window runs no engine process"
+  kill -KILL "$engine"; sleep 2  # a crashed engine must not take the window with it
+  kill -0 "$gui" 2>/dev/null || fail "the frozen window died with its engine process"
+  echo "the window survived its engine process ($engine) being killed"
   kill "$gui"; wait "$gui" 2>/dev/null || true; gui=""
   [ ! -s "$SCALPEL_HOME/logs/crash.log" ] || fail "the window crashed: $SCALPEL_HOME/logs/crash.log"
-  echo "window opened offscreen and loaded the starter model in ${waited} s"
 )
 
 step "smoke test of the frozen app"

@@ -1,0 +1,48 @@
+"""Killing the engine process mid-answer: the window stays up, the chat is intact, and the
+next prompt is answered by a restarted engine (issue 7's "done when", as a person sees it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from PySide6.QtCore import Qt
+
+from gui_helpers import REPLY_TIMEOUT_MS, send, started
+
+STORY = "Write a very long story about a lighthouse keeper and his cat."
+
+
+def test_killing_the_engine_mid_answer_keeps_the_window_and_the_chat(qtbot, open_window,
+                                                                     services, tmp_path):
+    window = started(qtbot, open_window(temperature=0.0, max_tokens=400))
+    engine = window.bridge._engine
+    gui_pid, first_engine = os.getpid(), engine.pid
+    assert first_engine not in (None, gui_pid)  # llama.cpp runs in its own process
+    first = send(qtbot, window, "Name three colours.")
+    chat_id = window.chat.chat_id
+    before = [(m.role, m.content) for m in services.chat_store.path(chat_id)]
+    assert before[-1] == ("assistant", first.text)
+
+    with qtbot.waitSignal(window.bridge.reply_failed, timeout=REPLY_TIMEOUT_MS) as failed:
+        with qtbot.waitSignal(window.bridge.text_ready, timeout=REPLY_TIMEOUT_MS):
+            window.prompt.setPlainText(STORY)
+            qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+        os.kill(first_engine, signal.SIGKILL)  # as the OS does when memory runs out
+    qtbot.waitUntil(lambda: not window.chat.answering, timeout=10_000)
+    window.grab().save(str(tmp_path / "after-crash.png"))
+
+    assert window.isVisible() and os.getpid() == gui_pid
+    message = window.errors.message()
+    assert window.errors.isVisible() and message == failed.args[0]
+    assert "engine stopped while answering" in message and "Traceback" not in message
+    assert [(m.role, m.content) for m in services.chat_store.path(chat_id)] == before
+    assert window.prompt.toPlainText() == STORY  # the question is back, ready to resend
+    assert window.chat.model is not None and window.send_button.isEnabled()
+
+    with qtbot.waitSignal(window.bridge.engine_restarting, timeout=REPLY_TIMEOUT_MS):
+        answer = send(qtbot, window, STORY)
+    assert answer.text.strip() and engine.pid not in (None, first_engine, gui_pid)
+    after = [(m.role, m.content) for m in services.chat_store.path(chat_id)]
+    assert after[:len(before)] == before and after[-1] == ("assistant", answer.text)
+    assert not window.status.loading_label.isVisible()  # "restarting…" is gone
