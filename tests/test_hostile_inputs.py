@@ -4,7 +4,7 @@ The matrix (GUI cases are in test_hostile_inputs_gui.py):
 
 1. empty / whitespace-only prompt: the CLI exits 2 with one usage line; out-of-range
    numeric flags likewise (``--threads 100000`` used to crash llama.cpp; the engine itself
-   still segfaults on such a count: xfail, the fix belongs in the engine).
+   clamps such a count to 512, GGML_MAX_N_THREADS).
 3. invalid UTF-8 (stdin, argv) and lone surrogates (argv, imported chat files): each bad
    sequence becomes U+FFFD, the turn is answered, exit 0.
 4. a prompt longer than the context: ``ContextOverflowError``; the CLI exits 1 with one line,
@@ -17,8 +17,8 @@ The matrix (GUI cases are in test_hostile_inputs_gui.py):
    gguf_inspect before llama.cpp sees the file (block_count 0 used to abort the process);
    a large but representable context_length loads with the requested n_ctx.
 7. the model file renamed or deleted while loaded: replies go on (mmap); loading that path
-   again says "model file not found". A file replaced at that path is not re-read (xfail,
-   the fix belongs in the engine's pool).
+   again says "model file not found". A file replaced at that path (another inode, size or
+   mtime) is read afresh, not served from the pool.
 8. several connections / processes on one chat store at once: no "database is locked", no
    "table already exists", integrity ok (the GUI and two-process cases are in the GUI file).
 """
@@ -121,19 +121,23 @@ except ScalpelError as exc:
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LoadOptions(n_threads=100000) reaches llama.cpp unchanged and the process dies with "
-    "SIGSEGV (GGML_MAX_N_THREADS is 512). hardware.choose_threads (or LlamaEngine._open) should "
-    "clamp an override to 1..512, or LlamaEngine.load raise an EngineError. The CLI and the "
-    "settings now refuse such values; other callers (presets, policy, the child process) can "
-    "still pass them"))
 def test_an_absurd_thread_count_does_not_crash_the_engine(smollm2_path):
-    """The engine given 100000 threads answers (clamped) or refuses with a ScalpelError; the
-    process survives either way. Run in a child process: today it is a segfault."""
+    """The engine given 100000 threads answers (clamped to 512) or refuses with a ScalpelError;
+    the process survives either way. Run in a child process: it used to be a segfault."""
     result = subprocess.run([sys.executable, "-c", THREADS_PROBE, str(smollm2_path)],
                             capture_output=True, timeout=300)
     assert result.returncode == 0, result.returncode
     assert result.stdout.decode().startswith(("answered", "refused: "))
+
+
+def test_a_thread_override_is_clamped_to_what_llama_cpp_allows(caplog):
+    from desktop_app.core import hardware
+
+    cpu = hardware.CpuInfo(logical=2, physical=2, usable=2)
+    assert hardware.choose_threads(cpu, 100000) == 512
+    assert "n_threads 100000 is outside 1..512; using 512" in caplog.text
+    assert hardware.choose_threads(cpu, -3) == 1
+    assert hardware.choose_threads(cpu, 512) == 512 and hardware.choose_threads(cpu, 3) == 3
 
 
 # -- 3. invalid UTF-8 and lone surrogates ------------------------------------------------
@@ -477,11 +481,6 @@ def test_renaming_and_deleting_the_loaded_file_keeps_replies_going(own_copy):
         engine.unload()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "llama_engine.LlamaEngine.load reuses a pooled model when a file merely exists at its path "
-    "(Path(kept.info.path).is_file()); it should also compare the file's identity recorded at "
-    "load (st_dev, st_ino, st_size, st_mtime_ns) and, when it differs, drop the pooled model "
-    "and inspect/load the file afresh"))
 def test_a_file_replaced_while_loaded_is_loaded_afresh(own_copy):
     """A different file put at the loaded model's path (a re-download, or a broken copy) is
     read again on the next load of that path, not served from the pool: here it is cut short,

@@ -90,6 +90,39 @@ class ContextOverflowError(EngineError):
         self.context_size = context_size
 
 
+class InsufficientMemoryError(EngineError):
+    """The model plus its context cache clearly will not fit in free memory (checked before
+    llama.cpp opens the file). The figures are bytes for the memory that is short: RAM, or
+    the GPU's video memory when ``video`` is true."""
+
+    def __init__(self, *, model_name: str, needed_bytes: int, available_bytes: int,
+                 model_bytes: int, kv_cache_bytes: int, overhead_bytes: int, n_ctx: int,
+                 suggested_n_ctx: int | None, video: bool = False) -> None:
+        memory = "video memory" if video else "memory"
+        parts = [f"{format_size(model_bytes)} model",
+                 f"{format_size(kv_cache_bytes)} context cache for {n_ctx:,} tokens"]
+        if overhead_bytes:
+            parts.append(f"{format_size(overhead_bytes)} working memory")
+        first = (f"{model_name} needs about {format_size(needed_bytes)} of {memory} "
+                 f"({' + '.join(parts)}) but only {format_size(available_bytes)} is free.")
+        smaller = "fewer GPU layers or a smaller model" if video else "a smaller model"
+        if suggested_n_ctx:
+            advice = (f"Set the context to {suggested_n_ctx:,} tokens or less (Task ▸ Edit "
+                      f"presets ▸ Context size, or --ctx in the terminal), or choose {smaller}.")
+        else:
+            advice = f"Choose {smaller}, or close other programs and try again."
+        super().__init__(f"{first} {advice}")
+        self.model_name = model_name
+        self.needed_bytes = needed_bytes
+        self.available_bytes = available_bytes
+        self.model_bytes = model_bytes
+        self.kv_cache_bytes = kv_cache_bytes
+        self.overhead_bytes = overhead_bytes
+        self.n_ctx = n_ctx
+        self.suggested_n_ctx = suggested_n_ctx
+        self.video = video
+
+
 class DownloadError(ScalpelError):
     """A model download failed; nothing half-installed is left behind."""
 

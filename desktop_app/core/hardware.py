@@ -9,8 +9,13 @@ never uses more threads than physical cores and keeps one core for the GUI.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+MAX_THREADS = 512  # GGML_MAX_N_THREADS: llama.cpp crashes (SIGSEGV) when given more
 
 
 @dataclass(frozen=True)
@@ -67,10 +72,14 @@ def choose_threads(cpu: CpuInfo, override: int | None = None) -> int:
     """Threads for llama.cpp: the override if given, else one core left free.
 
     Physical cores bound it (hyper-threads slow llama.cpp down), and so does
-    the CPU affinity the process was given.
+    the CPU affinity the process was given. An override is only clamped to
+    1..MAX_THREADS (with a warning): llama.cpp crashes beyond that.
     """
     if override:
-        return max(1, override)
+        clamped = min(max(1, override), MAX_THREADS)
+        if clamped != override:
+            log.warning("n_threads %d is outside 1..%d; using %d", override, MAX_THREADS, clamped)
+        return clamped
     cores = min(cpu.physical, cpu.usable)
     return max(1, cores - 1)
 

@@ -30,7 +30,8 @@ from ..gguf_inspect import GGUFInfo, inspect_gguf
 from .decode import Sampler
 from .llama_log import install_log_bridge
 from .history_fit import HistoryFitter
-from .loaded_model import LoadedModel, ModelPool
+from .loaded_model import LoadedModel, ModelPool, file_identity
+from .memory_check import check_memory
 from .prompt import ChatPromptFormatter, RenderedPrompt, StopMatcher
 from .templates import choose_chat_template, vocab_has_token
 from .types import (EngineEvent, GenerationParams, LoadOptions, Message, ModelInfo,
@@ -56,10 +57,14 @@ class _StderrToLog:
 
 class LlamaEngine:
     def __init__(self, *, cpu: hardware.CpuInfo | None = None, keep_loaded: int = 1,
-                 memory=hardware.memory_info, gate: "ModelGate | None" = None) -> None:
-        """``gate`` is the organization's allow-list; every load goes through it."""
+                 memory=hardware.memory_info, gpu=hardware.gpu_memory,
+                 gate: "ModelGate | None" = None) -> None:
+        """``gate`` is the organization's allow-list; every load goes through it.
+        ``memory`` and ``gpu`` report free RAM and video memory (tests pass fakes)."""
         self._cpu = cpu or hardware.cpu_info()
         self._gate = gate
+        self._memory = memory
+        self._gpu = gpu
         self._model: LoadedModel | None = None
         self._pool = ModelPool(keep=keep_loaded, memory=memory)
         self._fitter = HistoryFitter()
@@ -92,20 +97,29 @@ class LlamaEngine:
         """Load a GGUF and make it the active model.
 
         On any failure the previously active model stays active. A model still
-        held open with the same options is reused at once.
+        held open with the same options is reused at once, if its file is still
+        the one it was loaded from. A load that clearly will not fit in free
+        memory raises ``InsufficientMemoryError`` before llama.cpp opens the file.
         ``name`` is what people see (the catalog's name); by default the GGUF's own.
         """
         if self._gate:
             self._gate.check(Path(path), name=name)
         key = (str(Path(path).resolve()), tuple(sorted(options.to_dict().items())))
+        identity = file_identity(path)
         with self._busy:
             kept = self._pool.take(key)
-            if kept is not None and Path(kept.info.path).is_file():
+            if kept is not None and identity is not None and kept.identity == identity:
                 self._model = kept
                 return kept.info
+            if kept is not None and kept is not self._model:
+                # Its file was replaced or removed. (An active one stays active until
+                # a new model loads; the pool closes it then.)
+                self._pool.remove(key)
         gguf = inspect_gguf(path)  # raises a ModelFileError naming what is wrong
         with self._busy:
+            self._make_room(gguf, options, name)
             new = self._open(gguf, options, name)
+            new.identity = identity
             self._pool.add(key, new)
             self._model = new
             self._pool.trim()
@@ -114,13 +128,29 @@ class LlamaEngine:
                  new.info.chat_template)
         return new.info
 
+    def _make_room(self, gguf: GGUFInfo, options: LoadOptions, name: str | None) -> None:
+        """Raise InsufficientMemoryError if the load clearly will not fit in free memory,
+        after closing idle kept models (least recently used first) to make room."""
+        while True:
+            problem = check_memory(
+                gguf, n_ctx=_context_size(gguf, options), n_gpu_layers=options.n_gpu_layers,
+                model_name=name or gguf.name or Path(gguf.path).stem, memory=self._memory(),
+                gpu=self._gpu() if options.n_gpu_layers != 0 else None)
+            if problem is None:
+                return
+            closed = self._pool.close_oldest_idle(active=self._model)
+            if closed is None:
+                log.info("refused to load %s: %s", gguf.path, problem)
+                raise problem
+            log.info("unloaded %s to make room for %s", closed.name, gguf.path)
+
     def _open(self, gguf: GGUFInfo, options: LoadOptions, name: str | None) -> LoadedModel:
         import llama_cpp
 
         bridge = install_log_bridge()
         bridge.take_errors()
         n_threads = hardware.choose_threads(self._cpu, options.n_threads)
-        n_ctx = min(options.n_ctx, gguf.context_length or options.n_ctx)
+        n_ctx = _context_size(gguf, options)
         started = time.perf_counter()
         try:
             # verbose=True keeps llama-cpp-python from swapping file descriptors;
@@ -292,6 +322,11 @@ class LlamaEngine:
             self._abort_cb = should_abort
         callback = self._abort_cb if enabled else llama_cpp.ggml_abort_callback()
         llama_cpp.llama_set_abort_callback(llama.ctx, callback, None)
+
+
+def _context_size(gguf: GGUFInfo, options: LoadOptions) -> int:
+    """The context a load really gets: the requested one, capped by the trained one."""
+    return min(options.n_ctx, gguf.context_length or options.n_ctx)
 
 
 def _rate(n_tokens: int, first_at: float | None, finished: float) -> float:

@@ -5,12 +5,16 @@ hand (the vocabulary, a cache of token pieces, the KV-cache ``Decoder``).
 ``ModelPool`` keeps up to ``keep`` of them, least recently used first out, and
 drops the idle ones while free memory is below a reserve, so switching back to
 a recent model is instant without starving the machine.
+
+Each model remembers its file's identity at load (``file_identity``): a file
+replaced at the same path is loaded afresh, never served from the pool.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import os
 from collections import OrderedDict
 from typing import Callable, Hashable
 
@@ -22,6 +26,17 @@ from .types import ModelInfo
 log = logging.getLogger(__name__)
 
 GB = 1000 ** 3
+
+FileIdentity = tuple[int, int, int, int]
+
+
+def file_identity(path) -> FileIdentity | None:
+    """(st_dev, st_ino, st_size, st_mtime_ns) of the file at ``path``; None if it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class LoadedModel:
@@ -37,6 +52,7 @@ class LoadedModel:
         self._is_eog = llama_cpp.llama_vocab_is_eog
         self._to_piece = llama_cpp.llama_token_to_piece
         self.decoder = Decoder(llama)
+        self.identity: FileIdentity | None = None  # the file as it was when loaded
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(self._is_eog(self.vocab, token))
@@ -103,6 +119,15 @@ class ModelPool:
             log.info("unloaded %s to %s", model.info.name,
                      "free memory" if len(self._models) < self.keep else "keep the limit")
         return closed
+
+    def close_oldest_idle(self, active: LoadedModel | None) -> ModelInfo | None:
+        """Close the least recently used model other than ``active``; None if there is none."""
+        for key, model in self._models.items():
+            if model is not active:
+                del self._models[key]
+                model.close()
+                return model.info
+        return None
 
     def remove(self, key: Hashable) -> None:
         model = self._models.pop(key, None)

@@ -1,0 +1,114 @@
+"""The memory check ``LlamaEngine.load`` makes before llama.cpp opens a file.
+
+The estimate is fit.py's: the weights (the file), an f16 KV cache for the
+context the load will really use, and a fixed working memory. A load is
+refused only when that is clearly more than the memory free now ("tight"
+still loads: the OS can usually make room).
+
+With layers offloaded (``n_gpu_layers != 0``) and a GPU whose free memory is
+known, the offloaded share (layers offloaded / ``block_count``) of the weights
+and of the KV cache counts against video memory, the rest and the working
+memory against RAM. Without such a GPU (e.g. a CPU-only llama.cpp build, where
+``hardware.gpu_memory()`` is None) everything counts against RAM.
+
+The suggested context is the largest power of two from 512 up, below the
+requested one, whose estimate passes this same check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import InsufficientMemoryError
+from ..fit import DEFAULT_OVERHEAD, estimate_fit, kv_bytes_per_token_from_gguf
+from ..gguf_inspect import GGUFInfo
+from ..hardware import GpuMemory, MemoryInfo
+
+MIN_SUGGESTED_CTX = 512
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """Bytes a load needs, split between RAM and video memory."""
+
+    model_ram: int
+    kv_ram: int
+    model_vram: int
+    kv_vram: int
+    overhead: int = DEFAULT_OVERHEAD
+
+    @property
+    def ram(self) -> int:
+        return self.model_ram + self.kv_ram + self.overhead
+
+    @property
+    def vram(self) -> int:
+        return self.model_vram + self.kv_vram
+
+
+def gpu_share(n_gpu_layers: int, block_count: int | None) -> float:
+    """The share of the layers llama.cpp puts on the GPU (-1: all of them)."""
+    if n_gpu_layers < 0:
+        return 1.0
+    if n_gpu_layers == 0 or not block_count:
+        return 0.0
+    return min(n_gpu_layers, block_count) / block_count
+
+
+def memory_need(*, file_size: int, kv_bytes_per_token: int | None, n_ctx: int,
+                share_on_gpu: float = 0.0) -> MemoryNeed:
+    kv_cache = estimate_fit(file_size=file_size, kv_bytes_per_token=kv_bytes_per_token,
+                            n_ctx=n_ctx, memory=None).kv_cache_bytes
+    model_vram, kv_vram = round(file_size * share_on_gpu), round(kv_cache * share_on_gpu)
+    return MemoryNeed(model_ram=file_size - model_vram, kv_ram=kv_cache - kv_vram,
+                      model_vram=model_vram, kv_vram=kv_vram)
+
+
+def shortfall(need: MemoryNeed, memory: MemoryInfo | None,
+              gpu: GpuMemory | None) -> tuple[int, int, bool] | None:
+    """(needed, free, is_video_memory) for the memory that is clearly short, else None.
+    Unknown figures never refuse a load."""
+    free_ram = memory.available_bytes if memory is not None else None
+    if free_ram is not None and need.ram > free_ram:
+        return need.ram, free_ram, False
+    if gpu is not None and need.vram > gpu.free_bytes:
+        return need.vram, gpu.free_bytes, True
+    return None
+
+
+def suggest_context(need_at: Callable[[int], MemoryNeed], n_ctx: int,
+                    memory: MemoryInfo | None, gpu: GpuMemory | None) -> int | None:
+    """The largest power of two >= 512 and below ``n_ctx`` that fits, or None."""
+    best, ctx = None, MIN_SUGGESTED_CTX
+    while ctx < n_ctx and shortfall(need_at(ctx), memory, gpu) is None:
+        best, ctx = ctx, ctx * 2
+    return best
+
+
+def check_memory(gguf: GGUFInfo, *, n_ctx: int, n_gpu_layers: int, model_name: str,
+                 memory: MemoryInfo | None,
+                 gpu: GpuMemory | None) -> InsufficientMemoryError | None:
+    """The error to raise if loading ``gguf`` at ``n_ctx`` clearly will not fit, else None.
+
+    ``gpu`` is the GPU's free memory, or None when nothing is offloaded or the build
+    cannot offload (then everything counts against RAM).
+    """
+    kv_per_token = kv_bytes_per_token_from_gguf(gguf)
+    share = gpu_share(n_gpu_layers, gguf.block_count) if gpu is not None else 0.0
+
+    def need_at(ctx: int) -> MemoryNeed:
+        return memory_need(file_size=gguf.file_size, kv_bytes_per_token=kv_per_token,
+                           n_ctx=ctx, share_on_gpu=share)
+
+    need = need_at(n_ctx)
+    short = shortfall(need, memory, gpu)
+    if short is None:
+        return None
+    needed, free, video = short
+    return InsufficientMemoryError(
+        model_name=model_name, needed_bytes=needed, available_bytes=free,
+        model_bytes=need.model_vram if video else need.model_ram,
+        kv_cache_bytes=need.kv_vram if video else need.kv_ram,
+        overhead_bytes=0 if video else need.overhead, n_ctx=n_ctx,
+        suggested_n_ctx=suggest_context(need_at, n_ctx, memory, gpu), video=video)
