@@ -8,7 +8,8 @@ import signal
 
 from PySide6.QtCore import Qt
 
-from gui_helpers import REPLY_TIMEOUT_MS, send, started
+from desktop_app.core.models import STARTER_ID
+from gui_helpers import LOAD_TIMEOUT_MS, REPLY_TIMEOUT_MS, send, started
 
 STORY = "Write a very long story about a lighthouse keeper and his cat."
 
@@ -46,3 +47,34 @@ def test_killing_the_engine_mid_answer_keeps_the_window_and_the_chat(qtbot, open
     after = [(m.role, m.content) for m in services.chat_store.path(chat_id)]
     assert after[:len(before)] == before and after[-1] == ("assistant", answer.text)
     assert not window.status.loading_label.isVisible()  # "restarting…" is gone
+
+
+def test_unloading_ends_the_engine_process_and_a_model_can_be_chosen_again(
+        qtbot, open_window, services):
+    window = started(qtbot, open_window(temperature=0.0, max_tokens=16))
+    send(qtbot, window, "Name three colours.")
+    engine = window.bridge._engine
+    engine_pid, chat_id = engine.pid, window.chat.chat_id
+    assert window.unload_action.isEnabled()
+
+    with qtbot.waitSignal(window.bridge.unloaded, timeout=30_000):
+        window.unload_action.trigger()
+    assert not _alive(engine_pid)  # all of the model's memory went with the process
+    assert window.chat.model is None and not window.send_button.isEnabled()
+    assert "No model loaded" in window.status.model.text()
+    assert not window.unload_action.isEnabled()
+    assert services.chat_store.get_chat(chat_id).model  # the chat still remembers its model
+
+    starter = services.registry.resolve(STARTER_ID)
+    with qtbot.waitSignal(window.bridge.model_loaded, timeout=LOAD_TIMEOUT_MS):
+        window.load_model(starter)
+    assert engine.pid not in (None, engine_pid)
+    assert send(qtbot, window, "And three animals?").text.strip()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False

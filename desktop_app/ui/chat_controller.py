@@ -77,8 +77,10 @@ class ChatController(QObject):
         return engine_history(self.path, preset_for=self._preset_for)
 
     def set_model(self, info: ModelInfo | None) -> None:
+        """The model answering from now on; None (unloaded) leaves the chat's record alone."""
         self.model = info
-        self._remember_task()
+        if info is not None:
+            self._remember_task()
 
     def set_preset(self, preset: Preset | None) -> None:
         self.preset = preset

@@ -51,6 +51,7 @@ class _Worker(QObject):
     finished = Signal(object)        # ReplyFinished
     failed = Signal(str)
     restarting = Signal(str)         # the model being reloaded after an engine crash
+    unloaded = Signal()
 
     def __init__(self, engine, buffer: _TextBuffer, stop_requested: threading.Event) -> None:
         super().__init__()
@@ -71,6 +72,11 @@ class _Worker(QObject):
     @Slot(int)
     def keep_loaded(self, count: int) -> None:
         self._engine.keep_loaded = count
+
+    @Slot()
+    def unload(self) -> None:
+        self._engine.unload()
+        self.unloaded.emit()
 
     @Slot(object, object)
     def generate(self, messages: list, params: GenerationParams) -> None:
@@ -97,10 +103,12 @@ class EngineBridge(QObject):
     reply_finished = Signal(object)      # ReplyFinished
     reply_failed = Signal(str)
     engine_restarting = Signal(str)      # model name: a crashed engine is being restarted
+    unloaded = Signal()                  # every model closed (the engine process ended)
 
     _request_load = Signal(str, object, str)
     _request_generate = Signal(object, object)
     _request_keep_loaded = Signal(int)
+    _request_unload = Signal()
 
     def __init__(self, engine, parent: QObject | None = None) -> None:
         """``engine``: an ``EngineProcess``, or anything with ``LlamaEngine``'s API."""
@@ -122,6 +130,8 @@ class EngineBridge(QObject):
         self._worker.finished.connect(self._on_finished)
         self._worker.failed.connect(self._on_failed)
         self._worker.restarting.connect(self.engine_restarting)
+        self._request_unload.connect(self._worker.unload)
+        self._worker.unloaded.connect(self.unloaded)
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self._flush)
@@ -146,6 +156,10 @@ class EngineBridge(QObject):
     def set_keep_loaded(self, count: int) -> None:
         """How many models stay open; applied on the engine thread, between requests."""
         self._request_keep_loaded.emit(count)
+
+    def unload(self) -> None:
+        """Close every model, on the engine thread after any request before it."""
+        self._request_unload.emit()
 
     def stop(self) -> None:
         self._stop_requested.set()

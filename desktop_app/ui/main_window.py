@@ -70,6 +70,7 @@ class MainWindow(WindowDialogs, QMainWindow):
         for done in (bridge.text_ready, bridge.reply_finished, bridge.reply_failed):
             done.connect(self._engine_back)
         bridge.model_loaded.connect(self._on_model_loaded)
+        bridge.unloaded.connect(self._on_unloaded)
         bridge.model_load_failed.connect(self._on_model_load_failed)
         self.downloads.model_installed.connect(self._on_models_changed)
         self.refresh_models()
@@ -108,8 +109,11 @@ class MainWindow(WindowDialogs, QMainWindow):
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         quit_action.triggered.connect(self.close)
         self.tasks = TaskMenu(self)
+        self.unload_action = QAction("&Unload model (free its memory)", self)
+        self.unload_action.setShortcut(QKeySequence("Ctrl+Shift+U"))
+        self.unload_action.triggered.connect(self.unload_model)
         self.models_menu = ModelMenu(self, tail_actions=[
-            self.open_action, self.models_action, self.details_action])
+            self.open_action, self.models_action, self.details_action, self.unload_action])
         self.model_combo = self.models_menu.combo
         toolbar = QToolBar("Task and model")
         toolbar.setMovable(False)
@@ -253,6 +257,21 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.setWindowTitle(f"Scalpel — {info.name}")
         self._update_controls()
 
+    def unload_model(self) -> None:
+        """Close every model (the engine process ends); the chat stays open."""
+        if self.chat.model is not None and not self.chat.answering and not self._loading:
+            self.bridge.unload()
+
+    @Slot()
+    def _on_unloaded(self) -> None:
+        self.chat.set_model(None)
+        self.status.show_still_loaded(None)
+        self.statusBar().showMessage("Model unloaded; its memory is free again. "
+                                     "Choose a model to go on.", 8000)
+        self.models_menu.set_current(None)
+        self.setWindowTitle("Scalpel")
+        self._update_controls()
+
     @Slot(str, str)
     def _on_model_load_failed(self, path: str, message: str) -> None:
         self._set_loading(False)
@@ -320,6 +339,8 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.models_menu.set_enabled(not loading and not answering)
         self.open_action.setEnabled(not loading and not answering)
         self.details_action.setEnabled(self.chat.model is not None)
+        self.unload_action.setEnabled(self.chat.model is not None and not loading
+                                      and not answering)
         self.send_button.setEnabled(answering or (self.chat.model is not None and not loading))
         self.stop_action.setEnabled(answering)
 
