@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import selectors
+import signal
 import statistics
 import subprocess
 import sys
@@ -95,11 +96,18 @@ def wait_for_line(process: subprocess.Popen, marker: str, timeout_s: float) -> s
 
 
 def stop(process: subprocess.Popen) -> None:
+    """Wait for the app, then end what it left behind: the engine process it started in
+    the background outlives the probe's ``os._exit`` and would load the next round."""
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    if hasattr(os, "killpg"):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # start_new_session: its own group
+        except ProcessLookupError:
+            pass
 
 
 def time_one_start(command: list[str], timeout_s: float = 60) -> float:
@@ -108,7 +116,7 @@ def time_one_start(command: list[str], timeout_s: float = 60) -> float:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=REPO, env=launch_env(home), text=True,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE)
+                                   stderr=subprocess.PIPE, start_new_session=True)
         line = wait_for_line(process, PROBE_LINE, timeout_s)
         seconds = time.perf_counter() - started
         stop(process)

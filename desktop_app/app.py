@@ -8,7 +8,9 @@ from __future__ import annotations
 import faulthandler
 import logging
 import logging.handlers
+import os
 import sys
+import time
 
 from .core.models import ModelRef
 from .core.resources import resource_path
@@ -71,6 +73,7 @@ def _sentence(text: str) -> str:
 
 
 def run_gui(services: Services, *, initial_model: ModelRef | None = None) -> int:
+    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -87,4 +90,14 @@ def run_gui(services: Services, *, initial_model: ModelRef | None = None) -> int
     if problems:
         window.show_error("\n".join(problems))
     window.start(initial_model)  # loads in the background: the window is already up
+    if os.environ.get("SCALPEL_STARTUP_PROBE") == "1":
+        QTimer.singleShot(0, _startup_probe_exit)
     return app.exec()
+
+
+def _startup_probe_exit() -> None:
+    # SCALPEL_STARTUP_PROBE=1 (benchmarks/bench_cold_start.py): on the event loop's first
+    # turn, with the window shown, print the moment and exit at once, without cleanup.
+    sys.stderr.write(f"scalpel-window-shown {time.perf_counter():.4f}\n")
+    sys.stderr.flush()
+    os._exit(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,19 @@ def test_importing_every_core_module_and_the_cli_loads_no_qt():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_window_process_starts_without_the_engine_or_network_stacks():
+    """llama.cpp runs in the engine process; the window's own start-up imports none of it
+    (nor jinja2, the Markdown renderer or the Hub client), so the window opens sooner."""
+    heavy = ("llama_cpp", "jinja2", "numpy", "huggingface_hub", "httpx", "markdown_it",
+             "pygments")
+    code = (
+        "import sys\n"
+        "import desktop_app.cli, desktop_app.app, desktop_app.ui.main_window\n"
+        f"print([m for m in sys.modules if m.split('.')[0] in {heavy!r}])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

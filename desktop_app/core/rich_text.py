@@ -12,11 +12,6 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from markdown_it import MarkdownIt
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import TextLexer, get_lexer_by_name
-from pygments.util import ClassNotFound
 
 HIGHLIGHT_LIMIT = 20_000   # longer code blocks are shown plain: highlighting cost is bounded
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
@@ -59,6 +54,8 @@ def escape_plain(text: str) -> str:
 
 
 def render_markdown(text: str, *, message_id: int | str, dark: bool = False) -> RenderedMessage:
+    from markdown_it import MarkdownIt  # here, not at start-up: the window opens sooner
+
     theme = DARK if dark else LIGHT
     parser = MarkdownIt("commonmark", {"html": False, "linkify": False})
     parser.enable(["table", "strikethrough"])
@@ -137,6 +134,11 @@ def _code_block_html(block: CodeBlock, message_id: int | str, theme: _Theme) -> 
 
 
 def _highlighted(block: CodeBlock, theme: _Theme) -> str:
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import TextLexer, get_lexer_by_name
+    from pygments.util import ClassNotFound
+
     code = block.code.rstrip("\n")
     if len(code) > HIGHLIGHT_LIMIT:
         return html.escape(code)

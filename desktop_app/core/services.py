@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from . import hardware
 from .catalog import Catalog, CatalogEntry, load_catalog
@@ -19,7 +19,7 @@ from .downloads.hub import HubClient
 from .downloads.library import ModelLibrary
 from .downloads.manager import DownloadManager, DownloadStatus
 from .errors import DownloadsDisabledError
-from .engine import LlamaEngine, LoadOptions
+from .engine import LoadOptions
 from .engine.process import EngineProcess
 from .models import STARTER_SHA256, ModelRef, ModelRegistry
 from .paths import Paths
@@ -28,6 +28,9 @@ from .preset_store import PresetStore
 from .presets import Preset
 from .resources import resource_path
 from .settings import Settings, SettingsStore
+
+if TYPE_CHECKING:
+    from .engine.llama_engine import LlamaEngine
 
 
 @dataclass
@@ -100,7 +103,10 @@ class Services:
         """Raise DownloadsDisabledError unless the policy lets this file be downloaded."""
         check_download_allowed(self.policy, self.model_gate, catalog_id, sha256)
 
-    def new_engine(self) -> LlamaEngine:
+    def new_engine(self) -> "LlamaEngine":
+        """An engine in this process (the CLI's); the GUI uses ``new_engine_process``."""
+        from .engine.llama_engine import LlamaEngine
+
         return LlamaEngine(cpu=self.cpu, keep_loaded=self.settings.keep_models_loaded,
                            gate=self.model_gate)
 

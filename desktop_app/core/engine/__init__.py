@@ -1,8 +1,19 @@
-"""The local inference engine (llama.cpp) behind a message-shaped API."""
+"""The local inference engine (llama.cpp) behind a message-shaped API.
 
-from .llama_engine import LlamaEngine
+``LlamaEngine`` is imported on first use: the GUI process only talks to the
+engine process and never needs it (nor jinja2, which it pulls in).
+"""
+
 from .types import (EngineEvent, GenerationParams, LoadOptions, Message, ModelInfo,
                     ReplyFinished, ReplyStats, TextDelta, event_from_dict)
 
 __all__ = ["LlamaEngine", "EngineEvent", "GenerationParams", "LoadOptions", "Message",
            "ModelInfo", "ReplyFinished", "ReplyStats", "TextDelta", "event_from_dict"]
+
+
+def __getattr__(name: str):
+    if name == "LlamaEngine":
+        from .llama_engine import LlamaEngine
+
+        return LlamaEngine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import EngineCrashedError, EngineError, NoModelLoadedError
 from .child import CHILD_FLAG
-from .prompt import RenderedPrompt
 from .protocol import decode, encode, error_from_dict
 from .types import (EngineEvent, GenerationParams, LoadOptions, Message, ModelInfo,
-                    event_from_dict)
+                    RenderedPrompt, event_from_dict)
 
 if TYPE_CHECKING:
     from ..policy import ModelGate

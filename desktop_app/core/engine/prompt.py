@@ -34,7 +34,6 @@ import json
 import re
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -49,7 +48,7 @@ from jinja2.sandbox import (UNSAFE_ASYNC_GENERATOR_ATTRIBUTES, UNSAFE_COROUTINE_
 from jinja2.visitor import NodeTransformer
 
 from ..errors import EngineError
-from .types import Message
+from .types import Message, RenderedPrompt
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -75,12 +74,6 @@ PROBE_CHAT: list[Message] = [{"role": "user", "content": "Hello"}]
 
 class TemplateLimitError(SecurityError):
     """A template went beyond what one render may do (see the limits above)."""
-
-
-@dataclass(frozen=True)
-class RenderedPrompt:
-    text: str
-    stop_strings: tuple[str, ...]
 
 
 # -- the guarded environment ---------------------------------------------------

@@ -45,6 +45,13 @@ class GenerationParams(_PlainData):
 
 
 @dataclass(frozen=True)
+class RenderedPrompt:
+    """The exact text a model is given for a chat, and where its answer stops."""
+    text: str
+    stop_strings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ModelInfo(_PlainData):
     path: str
     name: str
