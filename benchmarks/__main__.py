@@ -13,6 +13,8 @@ Sections, in order (the in-process engine is unloaded before the others run):
      to first token on a 256-token prompt vs llama-bench's pp256 time
      (``bench_reference``, ``llama_bench``);
 3.   TTFT at turn 10 vs turn 1 (``bench_chat_turns``);
+3b.  the engine process: decode vs in-process, cancel latency during prompt
+     evaluation, first text after a kill (``bench_engine_process``);
 4.   longest GUI stall while streaming (``bench_gui_stream``, own process);
 5,7. idle CPU after a reply, RSS beyond the mmapped model (``bench_footprint``);
 6.   start to a shown window (``bench_cold_start``).
@@ -30,8 +32,9 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import (bench_chat_turns, bench_cold_start, bench_footprint,  # noqa: E402
-                        bench_gui_stream, bench_reference, llama_bench, report)
+from benchmarks import (bench_chat_turns, bench_cold_start, bench_engine_process,  # noqa: E402
+                        bench_footprint, bench_gui_stream, bench_reference, llama_bench,
+                        report)
 from benchmarks.bench_decode import (DEFAULT_THREADS, open_bare, open_engine,  # noqa: E402
                                      starter_model_path)
 
@@ -111,6 +114,13 @@ def engine_sections(results: report.Results, args, model: str, binary: Path | No
         gc.collect()
 
 
+def engine_process_section(results: report.Results, args, model: str) -> None:
+    """The engine process against the in-process engine; cancel latency; crash recovery."""
+    figures = bench_engine_process.run(model, args.threads, args.rounds)
+    results.add(*bench_engine_process.rows(figures))
+    results.notes.extend(bench_engine_process.notes(figures))
+
+
 def gui_section(results: report.Results, args) -> None:
     figures = bench_gui_stream.measure(tokens=args.gui_tokens)
     results.add(*bench_gui_stream.stall_rows(figures))
@@ -156,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     describe(results, args, model, binary)
     run_section(results, [("Scalpel's engine (load)", "-")],
                 lambda: engine_sections(results, args, model, binary))
+    run_section(results, [("Engine process: decode vs in-process", "≥ 0.97"),
+                          ("Cancel during prompt evaluation", "≤ 200 ms")],
+                lambda: engine_process_section(results, args, model))
     run_section(results, [("Longest GUI stall while streaming", "< 50 ms")],
                 lambda: gui_section(results, args))
     run_section(results, [("Idle CPU after a reply", "< 2 %"),

@@ -2,8 +2,19 @@
 
 Each round runs, in a rotating order: a bare llama-cpp-python decode loop,
 Scalpel's decode, Scalpel's time to first token on a ~256-token prompt, and
-one ``llama-bench -p 256 -n 128 -r 3`` on the same model and thread count.
-Medians over the rounds are compared, so machine noise hits every side alike.
+``llama-bench -p 256`` and ``-n 128 -d <prompt> -r 3`` on the same model and thread
+count. Ratios are taken within each round, then their median, so machine noise
+and drifting load hit every side alike.
+
+Like with like: every side decodes ``DECODE_TOKENS`` tokens greedily with the same
+threads. Scalpel's reply starts after its chat prompt, so llama-bench's tg runs at
+that depth (``-d``), not from an empty context. Scalpel's rate is over the tokens
+after the first (its ``ReplyStats``), llama-bench's over its decodes. The target
+compares with llama-bench as it runs by default (``-fa auto``: flash attention on,
+for CPU); when Scalpel's ``LoadOptions.flash_attn`` is off, llama-bench also runs tg
+with ``-fa off`` and that ratio is reported beside (flash attention is faster in a
+short context, slower in a long one: ``bench_attention.py``). The bare loop and
+llama-bench's pp use Scalpel's setting.
 
 The time to first token is taken as the caller sees it: from calling
 ``generate`` to the first event back (``max_tokens=1``), which includes the
@@ -16,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import sys
 import time
@@ -26,17 +38,19 @@ from typing import Iterator
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import llama_bench  # noqa: E402
-from benchmarks.bench_decode import (DEFAULT_THREADS, alternate, decode_runs,  # noqa: E402
-                                     open_bare, open_engine, starter_model_path)
+from benchmarks.bench_decode import (DEFAULT_THREADS, MESSAGES, alternate,  # noqa: E402
+                                     decode_runs, open_bare, open_engine, prompt_tokens,
+                                     starter_model_path)
 from benchmarks.report import (INFO, SKIPPED, Row, at_least, format_ratio,  # noqa: E402
-                               markdown_table)
-from desktop_app.core.engine import GenerationParams  # noqa: E402
+                               load_average, markdown_table)
+from desktop_app.core.engine import GenerationParams, LoadOptions  # noqa: E402
 
 PROMPT_TOKENS = 256
 DECODE_TOKENS = 128
 FILLER = ("Harbour log: the ferry Marigold docked at pier four at dawn with timber, "
           "salt and two crates of lamp oil; the wind was from the north-west. ")
 NO_BENCH = "llama-bench not built (run the suite with --build-llama-bench)"
+FLASH_ATTN = "on" if LoadOptions().flash_attn else "off"  # the engine's, as open_engine loads
 
 
 def long_prompt(salt: int, lines: int, words: int = 0) -> list[dict[str, str]]:
@@ -84,6 +98,7 @@ class Comparison:
     ttft_stats: list = field(default_factory=list)      # ReplyStats of each TTFT round
     bench: list[llama_bench.BenchFigures] = field(default_factory=list)
     counts: set = field(default_factory=set)            # (side, tokens decoded)
+    depth: int = 0                                      # Scalpel's prompt: tg starts there
 
     def median(self, name: str) -> float:
         return statistics.median(self.rates[name])
@@ -91,6 +106,10 @@ class Comparison:
     def per_round(self, name: str, reference: str) -> list[float]:
         """``name / reference`` within each round: paired, so slow drifts in load cancel."""
         return [a / b for a, b in zip(self.rates[name], self.rates[reference]) if b]
+
+    def versus_same_attention(self) -> list[float]:
+        """Scalpel / llama-bench tg run with Scalpel's flash-attention setting, per round."""
+        return [a / b.tg_tps for a, b in zip(self.rates["scalpel"], self.bench) if b.tg_tps]
 
     def pp_seconds(self) -> list[float]:
         """llama-bench's time for the prompt Scalpel read, round by round."""
@@ -112,6 +131,7 @@ def compare(engine, bare, model: str, threads: int, rounds: int,
     """The rounds: bare decode, Scalpel decode, Scalpel TTFT and (if built) llama-bench."""
     result = Comparison()
     runs = decode_runs(engine, bare, DECODE_TOKENS, result.counts)
+    result.depth = len(prompt_tokens(engine, bare, MESSAGES))
     salt = itertools.count()
     lines, words = calibrate(engine, salt)
 
@@ -122,13 +142,22 @@ def compare(engine, bare, model: str, threads: int, rounds: int,
 
     def run_llama_bench() -> float:
         figures = llama_bench.run(binary, model, threads, prompt=PROMPT_TOKENS,
-                                  gen=DECODE_TOKENS, repetitions=3)
+                                  gen=DECODE_TOKENS, repetitions=3, depth=result.depth,
+                                  flash_attn=FLASH_ATTN, with_default=FLASH_ATTN != "on")
         result.bench.append(figures)
-        return figures.tg_tps
+        return figures.tg_tps_default or figures.tg_tps  # llama-bench's defaults
 
     runs["ttft"] = run_ttft
     if binary is not None:
         runs["llama-bench"] = run_llama_bench
+    # ---- Scalpel (engine process): the second Scalpel side goes here -----------------
+    # Not built yet. With desktop_app/core/engine/process.py's EngineProcess (same API
+    # as LlamaEngine) opened on the same model and threads, add its decode as one more
+    # side of every round, e.g.
+    #     runs["scalpel-process"] = lambda: scalpel_rate(process_engine, DECODE_TOKENS)[0]
+    # (recording its token count in result.counts as decode_runs does), and a row in
+    # decode_rows from c.per_round("scalpel-process", "llama-bench"), same ≥ 0.95 target.
+    # ----------------------------------------------------------------------------------
     result.rates = alternate(runs, rounds)
     return result
 
@@ -148,8 +177,17 @@ def decode_rows(c: Comparison) -> list[Row]:
         return [Row(metric, f"{scalpel:.1f}", f"skipped: {NO_BENCH}", "-", "≥ 0.95",
                     SKIPPED)] + rows
     versus_bench = median_or_none(c.per_round("scalpel", "llama-bench"))
-    return [Row(metric, f"{scalpel:.1f}", f"{c.median('llama-bench'):.1f}",
-                format_ratio(versus_bench), "≥ 0.95", at_least(versus_bench, 0.95))] + rows
+    metric = (f"Decode tok/s, tg{DECODE_TOKENS} @ d{c.depth} (vs llama-bench defaults: "
+              f"-fa auto; Scalpel -fa {FLASH_ATTN})")
+    rows.insert(0, Row(metric, f"{scalpel:.1f}", f"{c.median('llama-bench'):.1f}",
+                       format_ratio(versus_bench), "≥ 0.95", at_least(versus_bench, 0.95)))
+    if FLASH_ATTN != "on":
+        same = median_or_none(c.versus_same_attention())
+        rows.insert(1, Row(f"Decode tok/s, tg{DECODE_TOKENS} @ d{c.depth} (vs llama-bench "
+                           f"-fa {FLASH_ATTN}, Scalpel's attention)", f"{scalpel:.1f}",
+                           f"{statistics.median(b.tg_tps for b in c.bench):.1f}",
+                           format_ratio(same), "report", INFO))
+    return rows
 
 
 def ttft_row(c: Comparison) -> Row:
@@ -177,11 +215,17 @@ def notes(c: Comparison) -> list[str]:
              f"prompt {c.ttft_stats[0].prompt_tokens} tokens, "
              f"{c.ttft_stats[0].cached_prompt_tokens} reused from the cache"]
     if c.bench:
-        lines.append(f"llama-bench ({c.bench[0].build_commit}, -p {PROMPT_TOKENS} -n "
-                     f"{DECODE_TOKENS} -r 3) rounds: tg{DECODE_TOKENS} "
-                     f"{fmt(c.rates['llama-bench'])} tok/s; pp{PROMPT_TOKENS} "
+        first = c.bench[0]
+        lines.append(f"llama-bench ({first.build_commit}, -t {first.n_threads}, "
+                     f"-r 3; pp{PROMPT_TOKENS} from an empty context, "
+                     f"tg{DECODE_TOKENS} @ d{first.tg_depth}: after a prompt as long as "
+                     f"Scalpel's) rounds: tg{DECODE_TOKENS} "
+                     f"{fmt(c.rates['llama-bench'])} tok/s (-fa auto), "
+                     f"{fmt([b.tg_tps for b in c.bench])} tok/s (-fa {first.flash_attn}); "
+                     f"pp{PROMPT_TOKENS} (-fa {first.flash_attn}) "
                      f"{fmt([b.pp_tps for b in c.bench])} tok/s; per round: Scalpel / tg "
-                     f"{fmt(c.per_round('scalpel', 'llama-bench'), 2)}, bare / tg "
+                     f"{fmt(c.per_round('scalpel', 'llama-bench'), 2)}, Scalpel / tg -fa "
+                     f"{first.flash_attn} {fmt(c.versus_same_attention(), 2)}, bare / tg "
                      f"{fmt(c.per_round('bare', 'llama-bench'), 2)}, TTFT / pp time "
                      f"{fmt(c.ttft_per_round(), 2)}")
     return lines
@@ -201,13 +245,15 @@ def main() -> int:
     binary = llama_bench.binary_path() or (llama_bench.build() if args.build else None)
     model = starter_model_path(args.model)
     engine, bare = open_engine(model, args.threads), open_bare(model, args.threads)
+    load_at_start = load_average()
     try:
         c = compare(engine, bare, model, args.threads, args.rounds, binary)
     finally:
         engine.unload()
         bare.close()
     print(markdown_table(decode_rows(c) + [ttft_row(c)]))
-    print("\n".join(["", *notes(c)]))
+    print("\n".join(["", *notes(c), f"load average: {load_at_start} at the start, "
+                      f"{load_average()} at the end ({os.cpu_count()} logical CPUs)"]))
     return 0
 
 

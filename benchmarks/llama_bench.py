@@ -6,12 +6,13 @@ app runs: the ``llama-cpp-python`` sdist pinned below carries it under
 ``~/.cache/scalpel-build/llama-bench/`` and reused from there.
 
     python benchmarks/llama_bench.py --build        # build it (once)
-    python benchmarks/llama_bench.py [--threads 2]  # run pp256 + tg128 on the starter model
+    python benchmarks/llama_bench.py [--threads 2] [--depth 0]  # pp256 + tg128, starter model
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -38,6 +39,10 @@ class BenchFigures:
     tg_tps: float
     build_commit: str = ""
     cpu_info: str = ""
+    tg_depth: int = 0          # tokens already in the context when tg starts (-d)
+    flash_attn: str = ""       # as llama-bench ran: "auto" (on for CPU), "on" or "off"
+    n_threads: int = 0
+    tg_tps_default: float | None = None  # tg with llama-bench's default flash attention
 
     @property
     def pp_seconds(self) -> float:
@@ -95,36 +100,76 @@ def build(jobs: int = 2) -> Path:
     return found
 
 
-def parse(json_text: str) -> BenchFigures:
-    """The pp and tg lines of ``llama-bench -o json`` (one prompt and one gen size)."""
-    records = json.loads(json_text)
+FLASH_ATTN = {-1: "auto", 0: "off", 1: "on"}
+
+
+def parse(json_text: str, flash_attn: str | None = None) -> BenchFigures:
+    """The pp and tg lines of ``llama-bench -o json`` (one prompt and one gen size; the
+    text may join the output of two runs: pp from one, tg at a depth from another).
+    ``flash_attn`` picks the tg line run with that setting when there are several; a tg
+    line with llama-bench's default ("auto") besides it goes in ``tg_tps_default``."""
+    records = [record for chunk in _json_chunks(json_text) for record in chunk]
     pp = next(r for r in records if r["n_prompt"] > 0 and r["n_gen"] == 0)
-    tg = next(r for r in records if r["n_gen"] > 0 and r["n_prompt"] == 0)
+    gens = [r for r in records if r["n_gen"] > 0 and r["n_prompt"] == 0]
+    setting = lambda r: FLASH_ATTN.get(r.get("flash_attn"), str(r.get("flash_attn")))  # noqa: E731
+    tg = next((r for r in gens if setting(r) == flash_attn), gens[0])
+    default = next((r for r in gens if r is not tg and setting(r) == "auto"), None)
     return BenchFigures(pp_tokens=pp["n_prompt"], pp_tps=float(pp["avg_ts"]),
                         tg_tokens=tg["n_gen"], tg_tps=float(tg["avg_ts"]),
                         build_commit=str(pp.get("build_commit", "")),
-                        cpu_info=str(pp.get("cpu_info", "")))
+                        cpu_info=str(pp.get("cpu_info", "")),
+                        tg_depth=int(tg.get("n_depth", 0)), flash_attn=setting(tg),
+                        n_threads=int(tg.get("n_threads", 0)),
+                        tg_tps_default=float(default["avg_ts"]) if default else None)
+
+
+def _json_chunks(text: str) -> list[list[dict]]:
+    decoder, chunks, at = json.JSONDecoder(), [], 0
+    while at < len(text):
+        if text[at].isspace():
+            at += 1
+            continue
+        chunk, at = decoder.raw_decode(text, at)
+        chunks.append(chunk)
+    return chunks
 
 
 def run(binary: Path, model: str | Path, threads: int, *, prompt: int = 256, gen: int = 128,
-        repetitions: int = 3, timeout: float = 600.0) -> BenchFigures:
-    """One ``llama-bench`` invocation: pp``prompt`` and tg``gen``, ``repetitions`` each."""
-    command = [str(binary), "-m", str(model), "-t", str(threads), "-p", str(prompt),
-               "-n", str(gen), "-r", str(repetitions), "-o", "json"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"llama-bench failed ({done.returncode}): {done.stderr[-500:]}")
-    return parse(done.stdout)
+        repetitions: int = 3, depth: int = 0, flash_attn: str | None = None,
+        with_default: bool = False, timeout: float = 600.0) -> BenchFigures:
+    """``llama-bench``'s pp``prompt`` and tg``gen``, ``repetitions`` each, its defaults
+    otherwise (ubatch 512, ...).
+
+    ``depth``: tg starts after that many tokens in the context (``-d``), as a reply
+    starts after its prompt; pp still starts from an empty one (a second invocation).
+    ``flash_attn`` ("on"/"off"; None: llama-bench's default "auto", on for CPU) is
+    passed to both; ``with_default`` also runs tg with "auto" (``tg_tps_default``).
+    """
+    base = [str(binary), "-m", str(model), "-t", str(threads), "-r", str(repetitions),
+            "-o", "json"]
+    fa = ["-fa", flash_attn] if flash_attn else []
+    tg_fa = ["-fa", f"{flash_attn},auto"] if flash_attn and with_default else fa
+    if depth or tg_fa != fa:
+        commands = [base + ["-p", str(prompt), "-n", "0"] + fa,
+                    base + ["-p", "0", "-n", str(gen), "-d", str(depth)] + tg_fa]
+    else:
+        commands = [base + ["-p", str(prompt), "-n", str(gen)] + fa]
+    outputs = []
+    for command in commands:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"llama-bench failed ({done.returncode}): {done.stderr[-500:]}")
+        outputs.append(done.stdout)
+    return parse("\n".join(outputs), flash_attn)
 
 
 def median_figures(runs: list[BenchFigures]) -> BenchFigures:
     """Medians over several invocations (each already averaged over its repetitions)."""
     first = runs[0]
-    return BenchFigures(pp_tokens=first.pp_tokens,
-                        pp_tps=statistics.median(r.pp_tps for r in runs),
-                        tg_tokens=first.tg_tokens,
-                        tg_tps=statistics.median(r.tg_tps for r in runs),
-                        build_commit=first.build_commit, cpu_info=first.cpu_info)
+    defaults = [r.tg_tps_default for r in runs if r.tg_tps_default is not None]
+    return dataclasses.replace(first, pp_tps=statistics.median(r.pp_tps for r in runs),
+                               tg_tps=statistics.median(r.tg_tps for r in runs),
+                               tg_tps_default=statistics.median(defaults) if defaults else None)
 
 
 def main() -> int:
@@ -132,6 +177,9 @@ def main() -> int:
     parser.add_argument("--build", action="store_true", help="build llama-bench if missing")
     parser.add_argument("--model", help="GGUF path (default: the starter SmolLM2)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--depth", type=int, default=0, help="tokens in the context before tg")
+    parser.add_argument("--flash-attn", choices=["on", "off"],
+                        help="flash attention (default: llama-bench's own, auto)")
     args = parser.parse_args()
     binary = binary_path() or (build() if args.build else None)
     if binary is None:
@@ -142,10 +190,11 @@ def main() -> int:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         from desktop_app.core.models import find_starter_model
         model = str(find_starter_model().path)
-    figures = run(binary, model, args.threads)
-    print(f"llama-bench {figures.build_commit} on {Path(model).name}, {args.threads} threads: "
-          f"pp{figures.pp_tokens} {figures.pp_tps:.1f} tok/s "
-          f"({figures.pp_seconds * 1000:.0f} ms), tg{figures.tg_tokens} {figures.tg_tps:.1f} tok/s")
+    figures = run(binary, model, args.threads, depth=args.depth, flash_attn=args.flash_attn)
+    print(f"llama-bench {figures.build_commit} on {Path(model).name}, {args.threads} threads, "
+          f"flash attention {figures.flash_attn}: pp{figures.pp_tokens} {figures.pp_tps:.1f} "
+          f"tok/s ({figures.pp_seconds * 1000:.0f} ms), tg{figures.tg_tokens} @ "
+          f"d{figures.tg_depth} {figures.tg_tps:.1f} tok/s")
     return 0
 
 

@@ -5,10 +5,21 @@ bookkeeping per token (batch objects rebuilt, numpy token arrays, its sampling
 wrapper). Here one token costs three C calls: ``llama_sampler_sample`` (which
 also accepts the token into the chain's state), a write into a preallocated
 one-token array, and ``llama_decode`` on a batch built once per model.
+
+Every ``llama_decode`` streams the whole model through the CPU caches, so the
+Python that runs between two decodes starts cold: each distinct function and
+object it touches costs microseconds, not nanoseconds (a ctypes call ~20 µs, a
+stop-string check ~55 µs, measured by ``benchmarks/decode_profile.py``). Hence
+a plain greedy reply skips the sampler chain (``Decoder.argmax``: numpy over
+the logits in place, instead of llama.cpp copying 49k candidates per token),
+and ``TokenTexts`` answers "end of generation? which bytes? which text?" for a
+token in one dict lookup.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import threading
 from typing import Iterator
 
@@ -34,6 +45,13 @@ class Decoder:
         self.kv_tokens: list[int] = []   # what the KV cache holds, position by position
         self._one = (llama_cpp.llama_token * 1)()
         self._one_batch = llama_cpp.llama_batch_get_one(self._one, 1)
+        self.texts = TokenTexts(llama_cpp, self.vocab)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        # llama_get_logits_ith returning a plain address (no ctypes pointer object per call)
+        self._logits_at = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32)(
+            ctypes.cast(llama_cpp.llama_get_logits_ith, ctypes.c_void_p).value)
+        self._logits_address: int | None = None
+        self._logits = None  # numpy view of the last token's logits, at _logits_address
 
     # -- the KV cache -------------------------------------------------------
     def reuse_prefix(self, tokens: list[int]) -> int:
@@ -79,6 +97,24 @@ class Decoder:
         raise EngineError(f"llama.cpp failed to decode (error {code})")
 
     # -- generation ---------------------------------------------------------
+    def argmax(self) -> int:
+        """The greedy choice from the last decoded token's logits, read in place.
+
+        The same token llama.cpp's greedy sampler picks (the first of equal highest);
+        llama.cpp keeps the logits buffer between decodes, so its numpy view is
+        rebuilt only if the address moves.
+        """
+        address = self._logits_at(self.ctx, -1)
+        if address != self._logits_address:
+            if not address:
+                raise EngineError("llama.cpp has no logits to sample from")
+            import numpy
+
+            row = (ctypes.c_float * self.n_vocab).from_address(address)
+            self._logits = numpy.frombuffer(row, dtype=numpy.float32)
+            self._logits_address = address
+        return int(self._logits.argmax())
+
     def stream(self, new_tokens: list[int], sampler: "Sampler",
                cancel: threading.Event) -> Iterator[int]:
         """Evaluate the prompt's uncached tail, then yield sampled tokens until the
@@ -86,11 +122,11 @@ class Decoder:
         caller asks for the next one, so an end-of-generation token never enters the cache."""
         if not self.evaluate(new_tokens, cancel):
             return
-        sample = self._llama_cpp.llama_sampler_sample
+        sample = sampler.sample
         decode = self._llama_cpp.llama_decode
-        one, batch, ctx, chain = self._one, self._one_batch, self.ctx, sampler.chain
+        one, batch, ctx = self._one, self._one_batch, self.ctx
         while not cancel.is_set():
-            token = sample(chain, ctx, -1)
+            token = sample()
             yield token
             one[0] = token
             code = decode(ctx, batch)
@@ -108,12 +144,21 @@ class Decoder:
 
 
 class Sampler:
-    """A llama.cpp sampler chain for one reply (its grammar and penalty state are per reply)."""
+    """How one reply picks its tokens: ``sample()`` returns the next one.
+
+    A llama.cpp sampler chain (its grammar and penalty state are per reply), or,
+    for plain greedy decoding (no grammar, no repeat penalty), ``Decoder.argmax``:
+    the same tokens without the chain's per-token copy of the vocabulary.
+    """
 
     def __init__(self, decoder: Decoder, params: GenerationParams) -> None:
         import llama_cpp
 
         self._free = llama_cpp.llama_sampler_free
+        self.chain = None
+        if _plain_greedy(params):
+            self.sample = decoder.argmax
+            return
         chain_params = llama_cpp.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self.chain = llama_cpp.llama_sampler_chain_init(chain_params)
@@ -123,6 +168,8 @@ class Sampler:
         except Exception:
             self.close()
             raise
+        self.sample = functools.partial(llama_cpp.llama_sampler_sample, self.chain,
+                                        decoder.ctx, -1)
 
     def close(self) -> None:
         if self.chain:
@@ -136,6 +183,15 @@ class Sampler:
         self.close()
 
 
+def _penalised(params: GenerationParams) -> bool:
+    return bool(params.repeat_penalty) and params.repeat_penalty != 1.0
+
+
+def _plain_greedy(params: GenerationParams) -> bool:
+    """Greedy with nothing that needs the chain's state (grammar, penalty history)."""
+    return params.temperature <= 0 and not params.grammar and not _penalised(params)
+
+
 def _stages(llama_cpp, vocab, params: GenerationParams):
     """The samplers in llama.cpp's usual order; greedy when temperature is 0."""
     if params.grammar:
@@ -145,7 +201,7 @@ def _stages(llama_cpp, vocab, params: GenerationParams):
             raise EngineError("the preset's output format (grammar) is invalid; "
                               "check its JSON schema")
         yield grammar
-    if params.repeat_penalty and params.repeat_penalty != 1.0:
+    if _penalised(params):
         n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
         yield llama_cpp.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N,
                                                      params.repeat_penalty, 0.0, 0.0)
@@ -162,3 +218,40 @@ def _stages(llama_cpp, vocab, params: GenerationParams):
     seed = RANDOM_SEED if params.seed is None else params.seed & 0xFFFFFFFF
     yield llama_cpp.llama_sampler_init_dist(seed)
 
+
+TokenText = tuple[bytes, str | None] | None
+
+
+class TokenTexts(dict):
+    """token -> what a reply needs of it, worked out once per model (a vocabulary is finite).
+
+    ``None`` for an end-of-generation token, else ``(piece, text)``: the token's
+    bytes and, when those are complete UTF-8 on their own, their text (else None:
+    a piece of a character, for the incremental decoder).
+    """
+
+    def __init__(self, llama_cpp, vocab) -> None:
+        super().__init__()
+        self._is_eog = llama_cpp.llama_vocab_is_eog
+        self._to_piece = llama_cpp.llama_token_to_piece
+        self._vocab = vocab
+
+    def __missing__(self, token: int) -> TokenText:
+        entry: TokenText = None
+        if not self._is_eog(self._vocab, token):
+            piece = self.piece(token)
+            try:
+                entry = (piece, piece.decode("utf-8"))
+            except UnicodeDecodeError:
+                entry = (piece, None)
+        self[token] = entry
+        return entry
+
+    def piece(self, token: int) -> bytes:
+        """The token's bytes as llama.cpp renders them (special tokens as nothing)."""
+        buffer = ctypes.create_string_buffer(64)
+        n = self._to_piece(self._vocab, token, buffer, 64, 0, False)
+        if n < 0:  # longer than 64 bytes: -n is its size
+            buffer = ctypes.create_string_buffer(-n)
+            n = self._to_piece(self._vocab, token, buffer, -n, 0, False)
+        return buffer.raw[:max(n, 0)]

@@ -159,7 +159,10 @@ class LlamaEngine:
                 llama = llama_cpp.Llama(
                     model_path=gguf.path, n_ctx=n_ctx, n_threads=n_threads,
                     n_threads_batch=n_threads, n_batch=min(options.n_batch, n_ctx),
-                    n_gpu_layers=options.n_gpu_layers, verbose=True)
+                    n_gpu_layers=options.n_gpu_layers,
+                    # Off by default, unlike llama.cpp's "auto" (on for CPU): see LoadOptions.
+                    flash_attn=options.flash_attn,
+                    verbose=True)
             llama.verbose = False
         except (ValueError, RuntimeError, OSError) as exc:
             reason = "; ".join(bridge.take_errors()[-2:]) or str(exc)
@@ -247,6 +250,14 @@ class LlamaEngine:
         budget = min(params.max_tokens, n_ctx - len(tokens))
         decoder_text = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopMatcher(model.formatter.stop_strings)
+        # Per token, as little Python as possible: it runs with caches cold from the
+        # decode (see decode.py). One lookup gives end-of-generation, bytes and text;
+        # the UTF-8 decoder is needed only around characters split across tokens; the
+        # stop matcher only for text holding a stop string's first character (else,
+        # while it holds nothing back, it would pass the text through unchanged).
+        texts = decoder.texts
+        stop_starts = frozenset(stop[0] for stop in model.formatter.stop_strings if stop)
+        held, partial = 0, False  # characters the matcher holds; a split character pending
         parts: list[str] = []
         n_out, first_at, reason = 0, None, "stop"
         self._set_abort(llama, True)
@@ -257,11 +268,20 @@ class LlamaEngine:
                     if first_at is None:
                         first_at = time.perf_counter()
                         self._set_abort(llama, False)
-                    if model.is_end_of_generation(token):
+                    entry = texts[token]
+                    if entry is None:  # end of generation
                         reason = "stop"
                         break
                     n_out += 1
-                    text, hit = stops.feed(decoder_text.decode(model.piece(token)))
+                    piece, piece_text = entry
+                    if piece_text is None or partial:
+                        piece_text = decoder_text.decode(piece)
+                        partial = bool(decoder_text.getstate()[0])
+                    if held or not stop_starts.isdisjoint(piece_text):
+                        text, hit = stops.feed(piece_text)
+                        held += len(piece_text) - len(text)
+                    else:
+                        text, hit = piece_text, False
                     if text:
                         parts.append(text)
                         yield TextDelta(text)

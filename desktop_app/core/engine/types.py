@@ -30,6 +30,11 @@ class LoadOptions(_PlainData):
     n_gpu_layers: int = 0      # -1: offload every layer the build can
     n_batch: int = 512
     chat_format: str | None = None  # a templates.FORMATS name that overrides the file's
+    # llama.cpp's flash attention (its own tools default to on for CPU). Off: on CPU it
+    # decodes faster only while the context is short (SmolLM2, 2 threads: +20% at 40
+    # tokens, even at 300, -20% at 1,000, -25% at 2,500; benchmarks/bench_attention.py).
+    # It also changes greedy output a little (f16 accumulation).
+    flash_attn: bool = False
 
 
 @dataclass(frozen=True)
