@@ -1,7 +1,7 @@
 """One model open in llama.cpp, and the pool of models kept loaded.
 
 ``LoadedModel`` holds a ``llama_cpp.Llama`` with what decoding needs close at
-hand (the vocabulary, a cache of token pieces, the KV-cache ``Decoder``).
+hand (the vocabulary, and the ``Decoder`` with its KV-cache tokens and token texts).
 ``ModelPool`` keeps up to ``keep`` of them, least recently used first out, and
 drops the idle ones while free memory is below a reserve, so switching back to
 a recent model is instant without starving the machine.
@@ -12,7 +12,6 @@ replaced at the same path is loaded afresh, never served from the pool.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 from collections import OrderedDict
@@ -47,29 +46,8 @@ class LoadedModel:
         self.info = info
         self.formatter = formatter
         self.vocab = llama_cpp.llama_model_get_vocab(llama.model)
-        self._pieces: dict[int, bytes] = {}
-        self._piece_buf = ctypes.create_string_buffer(256)
-        self._is_eog = llama_cpp.llama_vocab_is_eog
-        self._to_piece = llama_cpp.llama_token_to_piece
         self.decoder = Decoder(llama)
         self.identity: FileIdentity | None = None  # the file as it was when loaded
-
-    def is_end_of_generation(self, token: int) -> bool:
-        return bool(self._is_eog(self.vocab, token))
-
-    def piece(self, token: int) -> bytes:
-        """The bytes of one token, cached: the vocabulary is finite."""
-        cached = self._pieces.get(token)
-        if cached is None:
-            n = self._to_piece(self.vocab, token, self._piece_buf, 256, 0, False)
-            if n < 0:
-                buf = ctypes.create_string_buffer(-n)
-                n = self._to_piece(self.vocab, token, buf, -n, 0, False)
-                cached = buf.raw[:n]
-            else:
-                cached = self._piece_buf.raw[:n]
-            self._pieces[token] = cached
-        return cached
 
     def close(self) -> None:
         self.llama.close()
