@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from desktop_app.core.engine import GenerationParams, LlamaEngine, LoadOptions, ReplyFinished
-from desktop_app.core.engine.memory_check import (check_memory, gpu_share, memory_need,
-                                                  suggest_context)
+from desktop_app.core.engine.memory_check import (attention_scores_per_token, check_memory,
+                                                  gpu_share, memory_need, suggest_context)
 from desktop_app.core.engine.protocol import error_from_dict, error_to_dict
 from desktop_app.core.errors import InsufficientMemoryError
 from desktop_app.core.fit import DEFAULT_OVERHEAD
@@ -30,6 +30,7 @@ from gguf_copies import write_gguf_copy
 
 MB, GB = 1000 ** 2, 1000 ** 3
 KV_PER_TOKEN = 23_040      # SmolLM2-135M: 30 layers x 3 KV heads x (64 + 64) x 2 bytes
+SCORES_PER_TOKEN = 9_216   # its attention scores per context cell: 9 heads x n_ubatch 256 x 4
 HI = [{"role": "user", "content": "Say hi"}]
 GREEDY = GenerationParams(temperature=0.0, max_tokens=8)
 
@@ -49,7 +50,7 @@ class FakeMemory:
 
 
 def needed_at(path: Path, n_ctx: int) -> int:
-    return path.stat().st_size + KV_PER_TOKEN * n_ctx + DEFAULT_OVERHEAD
+    return path.stat().st_size + (KV_PER_TOKEN + SCORES_PER_TOKEN) * n_ctx + DEFAULT_OVERHEAD
 
 
 def answers(engine) -> bool:
@@ -73,8 +74,8 @@ def test_a_load_that_will_not_fit_is_refused_naming_the_numbers(smollm2_path, sm
         assert (error.n_ctx, error.suggested_n_ctx, error.video) == (8192, 2048, False)
         assert error.model_bytes + error.kv_cache_bytes + error.overhead_bytes == needed
         assert str(error) == (
-            "SmolLM2 no template needs about 602 MB of memory (98 MB model + 189 MB context "
-            "cache for 8,192 tokens + 315 MB working memory) but only 500 MB is free. Set "
+            "SmolLM2 no template needs about 677 MB of memory (98 MB model + 189 MB context "
+            "cache for 8,192 tokens + 390 MB working memory) but only 500 MB is free. Set "
             "the context to 2,048 tokens or less (Task ▸ Edit presets ▸ Context size, or --ctx "
             "in the terminal), or choose a smaller model.")
         assert engine.model_info is before and engine.loaded_models() == [before]
@@ -191,22 +192,46 @@ def test_the_offloaded_share_of_the_layers_is_what_counts_against_the_gpu():
 
 def test_short_video_memory_is_named_and_its_suggestion_fits(smollm2_path):
     gguf = inspect_gguf(smollm2_path)
-    half = gguf.file_size // 2 + KV_PER_TOKEN * 4096 // 2  # 15 of 30 layers at 4,096 tokens
+    # 15 of 30 layers at 4,096 tokens: half the weights, the KV cache and the scores
+    half = (gguf.file_size + (KV_PER_TOKEN + SCORES_PER_TOKEN) * 4096) // 2
     gpu = GpuMemory("Fake GPU", 8 * GB, half)
     plenty = MemoryInfo(32 * GB, 16 * GB)
     error = check_memory(gguf, n_ctx=8192, n_gpu_layers=15, model_name="SmolLM2",
-                         memory=plenty, gpu=gpu)
+                         memory=plenty, gpu=gpu, step_tokens=256)
     assert isinstance(error, InsufficientMemoryError) and error.video
     assert error.available_bytes == half and error.suggested_n_ctx == 4096
-    assert error.needed_bytes == error.model_bytes + error.kv_cache_bytes  # no RAM overhead
-    assert "of video memory (49 MB model + 94 MB context cache for 8,192 tokens)" in str(error)
+    assert error.needed_bytes == error.model_bytes + error.kv_cache_bytes + error.overhead_bytes
+    assert error.overhead_bytes == SCORES_PER_TOKEN * 8192 // 2  # only the offloaded scores
+    assert ("of video memory (49 MB model + 94 MB context cache for 8,192 tokens + 38 MB "
+            "working memory)") in str(error)
     assert str(error).endswith("or choose fewer GPU layers or a smaller model.")
     assert check_memory(gguf, n_ctx=4096, n_gpu_layers=15, model_name="SmolLM2",
-                        memory=plenty, gpu=gpu) is None
+                        memory=plenty, gpu=gpu, step_tokens=256) is None
     # No GPU known (nothing offloaded, or a CPU-only build): all of it counts against RAM.
     ram_only = check_memory(gguf, n_ctx=8192, n_gpu_layers=-1, model_name="SmolLM2",
-                            memory=MemoryInfo(32 * GB, 500 * MB), gpu=None)
+                            memory=MemoryInfo(32 * GB, 500 * MB), gpu=None, step_tokens=256)
     assert not ram_only.video and ram_only.needed_bytes == needed_at(smollm2_path, 8192)
+
+
+def test_attention_scores_count_only_without_flash_attention(smollm2_path):
+    """llama.cpp holds f32 scores for every head, context cell and token of a compute step
+    when flash attention is off (the engine passes n_ubatch), none when it is on (0)."""
+    gguf = inspect_gguf(smollm2_path)
+    assert attention_scores_per_token(gguf, 256) == SCORES_PER_TOKEN
+    assert attention_scores_per_token(gguf, 0) == 0
+    memory = MemoryInfo(32 * GB, needed_at(smollm2_path, 8192) - 1)
+    assert check_memory(gguf, n_ctx=8192, n_gpu_layers=0, model_name="SmolLM2",
+                        memory=memory, gpu=None, step_tokens=256) is not None
+    assert check_memory(gguf, n_ctx=8192, n_gpu_layers=0, model_name="SmolLM2",
+                        memory=memory, gpu=None, step_tokens=0) is None
+    engine = LlamaEngine(memory=lambda: memory)
+    try:
+        with pytest.raises(InsufficientMemoryError):
+            engine.load(smollm2_path, LoadOptions(n_ctx=8192))
+        assert engine.load(smollm2_path, LoadOptions(n_ctx=8192, flash_attn=True)
+                           ).context_size == 8192
+    finally:
+        engine.unload()
 
 
 def test_suggestions_stop_below_the_requested_context():
@@ -266,7 +291,7 @@ def test_the_cli_prints_the_message_in_one_line_and_exits_1(huge_kv_model):
     err = result.stderr.decode("utf-8", "replace")
     assert result.returncode == 1, err
     assert err.count("\n") == 1, err
-    assert err.startswith("scalpel: huge-kv needs about 72.9 GB of memory")
+    assert err.startswith("scalpel: huge-kv needs about 82.6 GB of memory")
     assert "context cache for 1,048,576 tokens" in err and "Set the context to " in err
     assert "Traceback" not in err and result.stdout == b""
 
@@ -285,7 +310,7 @@ def test_the_window_shows_the_message_and_keeps_its_model(qtbot, open_window, se
         window.open_model_file(str(huge_kv_model))
     message = window.errors.message()
     assert window.errors.isVisible()
-    assert message.startswith("huge-kv needs about 72.9 GB of memory")
+    assert message.startswith("huge-kv needs about 82.6 GB of memory")
     assert "Set the context to " in message and "Traceback" not in message
     assert window.chat.model.path == str(services.registry.resolve(STARTER_ID).path)
     assert send(qtbot, window, "Say hi").text.strip()

@@ -132,10 +132,12 @@ class LlamaEngine:
         """Raise InsufficientMemoryError if the load clearly will not fit in free memory,
         after closing idle kept models (least recently used first) to make room."""
         while True:
+            n_ctx = _context_size(gguf, options)
             problem = check_memory(
-                gguf, n_ctx=_context_size(gguf, options), n_gpu_layers=options.n_gpu_layers,
+                gguf, n_ctx=n_ctx, n_gpu_layers=options.n_gpu_layers,
                 model_name=name or gguf.name or Path(gguf.path).stem, memory=self._memory(),
-                gpu=self._gpu() if options.n_gpu_layers != 0 else None)
+                gpu=self._gpu() if options.n_gpu_layers != 0 else None,
+                step_tokens=0 if options.flash_attn else _step_tokens(options, n_ctx))
             if problem is None:
                 return
             closed = self._pool.close_oldest_idle(active=self._model)
@@ -159,6 +161,7 @@ class LlamaEngine:
                 llama = llama_cpp.Llama(
                     model_path=gguf.path, n_ctx=n_ctx, n_threads=n_threads,
                     n_threads_batch=n_threads, n_batch=min(options.n_batch, n_ctx),
+                    n_ubatch=_step_tokens(options, n_ctx),
                     n_gpu_layers=options.n_gpu_layers,
                     # Off by default, unlike llama.cpp's "auto" (on for CPU): see LoadOptions.
                     flash_attn=options.flash_attn,
@@ -347,6 +350,11 @@ class LlamaEngine:
 def _context_size(gguf: GGUFInfo, options: LoadOptions) -> int:
     """The context a load really gets: the requested one, capped by the trained one."""
     return min(options.n_ctx, gguf.context_length or options.n_ctx)
+
+
+def _step_tokens(options: LoadOptions, n_ctx: int) -> int:
+    """llama.cpp's n_ubatch for a load: tokens per compute step of a prompt."""
+    return max(1, min(options.n_ubatch, options.n_batch, n_ctx))
 
 
 def _rate(n_tokens: int, first_at: float | None, finished: float) -> float:

@@ -1,13 +1,16 @@
 """The memory check ``LlamaEngine.load`` makes before llama.cpp opens a file.
 
 The estimate is fit.py's: the weights (the file), an f16 KV cache for the
-context the load will really use, and a fixed working memory. A load is
+context the load will really use, and a fixed working memory; plus, without
+flash attention, llama.cpp's attention scores for one compute step (f32, one
+per head, context cell and token of the step: SmolLM2 at 4,096 tokens and
+n_ubatch 256 holds 38 MB of them; a 32-head model at 131,072 tokens, 4.3 GB). A load is
 refused only when that is clearly more than the memory free now ("tight"
 still loads: the OS can usually make room).
 
 With layers offloaded (``n_gpu_layers != 0``) and a GPU whose free memory is
-known, the offloaded share (layers offloaded / ``block_count``) of the weights
-and of the KV cache counts against video memory, the rest and the working
+known, the offloaded share (layers offloaded / ``block_count``) of the weights,
+the KV cache and the attention scores counts against video memory, the rest and the working
 memory against RAM. Without such a GPU (e.g. a CPU-only llama.cpp build, where
 ``hardware.gpu_memory()`` is None) everything counts against RAM.
 
@@ -36,7 +39,8 @@ class MemoryNeed:
     kv_ram: int
     model_vram: int
     kv_vram: int
-    overhead: int = DEFAULT_OVERHEAD
+    overhead: int = DEFAULT_OVERHEAD   # working memory in RAM, attention scores included
+    scores_vram: int = 0               # the offloaded share of the attention scores
 
     @property
     def ram(self) -> int:
@@ -44,7 +48,7 @@ class MemoryNeed:
 
     @property
     def vram(self) -> int:
-        return self.model_vram + self.kv_vram
+        return self.model_vram + self.kv_vram + self.scores_vram
 
 
 def gpu_share(n_gpu_layers: int, block_count: int | None) -> float:
@@ -56,13 +60,25 @@ def gpu_share(n_gpu_layers: int, block_count: int | None) -> float:
     return min(n_gpu_layers, block_count) / block_count
 
 
+def attention_scores_per_token(gguf: GGUFInfo, step_tokens: int) -> int:
+    """Bytes of attention scores per context cell for a compute step of ``step_tokens``
+    (f32, one per head); 0 when the head count is unknown or ``step_tokens`` is 0."""
+    heads = gguf.metadata.get(f"{gguf.architecture}.attention.head_count")
+    if isinstance(heads, tuple):
+        heads = max(heads, default=0)
+    return 4 * step_tokens * heads if isinstance(heads, int) and heads > 0 else 0
+
+
 def memory_need(*, file_size: int, kv_bytes_per_token: int | None, n_ctx: int,
-                share_on_gpu: float = 0.0) -> MemoryNeed:
+                share_on_gpu: float = 0.0, scores_per_token: int = 0) -> MemoryNeed:
     kv_cache = estimate_fit(file_size=file_size, kv_bytes_per_token=kv_bytes_per_token,
                             n_ctx=n_ctx, memory=None).kv_cache_bytes
+    scores = scores_per_token * n_ctx
     model_vram, kv_vram = round(file_size * share_on_gpu), round(kv_cache * share_on_gpu)
+    scores_vram = round(scores * share_on_gpu)
     return MemoryNeed(model_ram=file_size - model_vram, kv_ram=kv_cache - kv_vram,
-                      model_vram=model_vram, kv_vram=kv_vram)
+                      model_vram=model_vram, kv_vram=kv_vram, scores_vram=scores_vram,
+                      overhead=DEFAULT_OVERHEAD + scores - scores_vram)
 
 
 def shortfall(need: MemoryNeed, memory: MemoryInfo | None,
@@ -87,19 +103,21 @@ def suggest_context(need_at: Callable[[int], MemoryNeed], n_ctx: int,
 
 
 def check_memory(gguf: GGUFInfo, *, n_ctx: int, n_gpu_layers: int, model_name: str,
-                 memory: MemoryInfo | None,
-                 gpu: GpuMemory | None) -> InsufficientMemoryError | None:
+                 memory: MemoryInfo | None, gpu: GpuMemory | None,
+                 step_tokens: int = 0) -> InsufficientMemoryError | None:
     """The error to raise if loading ``gguf`` at ``n_ctx`` clearly will not fit, else None.
 
     ``gpu`` is the GPU's free memory, or None when nothing is offloaded or the build
-    cannot offload (then everything counts against RAM).
+    cannot offload (then everything counts against RAM). ``step_tokens`` is llama.cpp's
+    n_ubatch when flash attention is off (its attention scores are held per step), else 0.
     """
     kv_per_token = kv_bytes_per_token_from_gguf(gguf)
+    scores_per_token = attention_scores_per_token(gguf, step_tokens)
     share = gpu_share(n_gpu_layers, gguf.block_count) if gpu is not None else 0.0
 
     def need_at(ctx: int) -> MemoryNeed:
         return memory_need(file_size=gguf.file_size, kv_bytes_per_token=kv_per_token,
-                           n_ctx=ctx, share_on_gpu=share)
+                           n_ctx=ctx, share_on_gpu=share, scores_per_token=scores_per_token)
 
     need = need_at(n_ctx)
     short = shortfall(need, memory, gpu)
@@ -110,5 +128,5 @@ def check_memory(gguf: GGUFInfo, *, n_ctx: int, n_gpu_layers: int, model_name: s
         model_name=model_name, needed_bytes=needed, available_bytes=free,
         model_bytes=need.model_vram if video else need.model_ram,
         kv_cache_bytes=need.kv_vram if video else need.kv_ram,
-        overhead_bytes=0 if video else need.overhead, n_ctx=n_ctx,
+        overhead_bytes=need.scores_vram if video else need.overhead, n_ctx=n_ctx,
         suggested_n_ctx=suggest_context(need_at, n_ctx, memory, gpu), video=video)
