@@ -9,7 +9,8 @@ and report medians, since the machine is noisy. A target missed is reported,
 not raised: the exit code is 0 unless the suite itself broke.
 
 Sections, in order (the in-process engine is unloaded before the others run):
-1-2. decode tok/s vs a bare llama-cpp-python loop and llama-bench tg128; time
+1-2. decode tok/s (in this process and through the engine process) vs a bare
+     llama-cpp-python loop and llama-bench tg128 with the same settings; time
      to first token on a 256-token prompt vs llama-bench's pp256 time
      (``bench_reference``, ``llama_bench``);
 3.   TTFT at turn 10 vs turn 1 (``bench_chat_turns``);
@@ -87,10 +88,12 @@ def reference_section(results: report.Results, args, engine, model: str,
                       binary: Path | None) -> None:
     """Rows 1-2: decode and first token against a bare loop and llama-bench."""
     bare = open_bare(model, args.threads)
+    process = bench_reference.open_engine_process(model, args.threads)
     try:
         comparison = bench_reference.compare(engine, bare, model, args.threads, args.rounds,
-                                             binary)
+                                             binary, process)
     finally:
+        process.unload()
         bare.close()
     results.add(*bench_reference.decode_rows(comparison), bench_reference.ttft_row(comparison))
     results.notes.extend(bench_reference.notes(comparison))

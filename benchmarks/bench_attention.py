@@ -1,106 +1,126 @@
-"""Flash attention on or off: Scalpel's decode and prompt speed as the context fills.
+"""llama.cpp's decode time per token by attention setting and KV-cache size, as a chat grows.
 
-llama.cpp's default (``-fa auto``) turns flash attention on for CPU models, and
-``llama-bench tg128`` (an empty context) shows it faster. A chat's context is not
-empty: this loads the model twice through the engine's public API, with
-``LoadOptions(flash_attn=False)`` and ``True``, and at several context depths times
-a greedy reply (decode tok/s, from ``ReplyStats``) and its prompt (prompt tok/s:
-the tokens read divided by the time to first token). Rounds alternate the two
-engines; ratios are per round, then their median.
+Why Scalpel keeps flash attention off, and what its 4,096-cell KV cache costs
+next to llama-bench (whose context is sized to its test: prompt + depth + 128).
+Several llama.cpp contexts on the same GGUF, each filled to the same depth, take
+turns decoding one token each (the order flips every step), for ``--steps``
+tokens; every 32 tokens each context drops what it decoded, so the depth stays
+put. Taking turns token by token means a burst of machine noise hits every
+context alike, and the median time per token ignores the bursts. Ratios are
+against the context llama-bench would use (flash attention off, sized to fit).
 
-    python benchmarks/bench_attention.py [--depths 50,300,1000,2500] [--rounds 3]
+This is llama.cpp through llama-cpp-python's low-level API, not Scalpel's decode
+loop: ``bench_reference.py`` compares that loop with llama-bench and a bare loop.
+
+    python benchmarks/bench_attention.py [--depths 44,300,1000,2500] [--steps 400]
+        [--contexts off:4096,on:4096,off:fit]
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import contextlib
+import io
 import os
 import statistics
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_decode import DEFAULT_CTX, DEFAULT_THREADS, starter_model_path  # noqa: E402
+from benchmarks.bench_decode import DEFAULT_THREADS, starter_model_path  # noqa: E402
 from benchmarks.bench_reference import FILLER  # noqa: E402
-from desktop_app.core.engine import GenerationParams, LlamaEngine, LoadOptions  # noqa: E402
 
-ASK = "Continue this log with a long, detailed story of the next day at the harbour."
-
-
-def chat(salt: int, lines: int) -> list[dict[str, str]]:
-    """A prompt of ``lines`` log lines; ``salt`` changes its first token, so that each
-    round reads the whole prompt again (nothing reused from the KV cache)."""
-    return [{"role": "system", "content": f"{chr(65 + salt % 26)}: you continue harbour logs."},
-            {"role": "user", "content": FILLER * lines + "\n" + ASK}]
+REFILL_EVERY = 32      # tokens decoded before each context goes back to the depth
+FIT_MARGIN = 256       # "fit": the depth plus room for the tokens decoded, like llama-bench
 
 
-def lines_for(engine, depth: int) -> int:
-    """Log lines that make a prompt of about ``depth`` tokens."""
-    base = engine.count_prompt_tokens(chat(0, 0))
-    per_line = (engine.count_prompt_tokens(chat(0, 10)) - base) / 10
-    return max(0, round((depth - base) / per_line))
+@dataclass
+class Context:
+    label: str
+    llama: object
+    token: object                      # a one-token llama_token array
+    seconds: list[float] = field(default_factory=list)
 
 
-def reply(engine, messages, tokens: int) -> tuple[float, float, int, int]:
-    """(decode tok/s, prompt tok/s, prompt tokens, tokens generated) of one greedy reply."""
-    events = list(engine.generate(messages, GenerationParams(temperature=0.0,
-                                                             max_tokens=tokens)))
-    stats = events[-1].stats
-    read = stats.prompt_tokens - stats.cached_prompt_tokens
-    return (stats.decode_tokens_per_s, read / stats.time_to_first_token_s, stats.prompt_tokens,
-            stats.completion_tokens)
+def parse_contexts(spec: str) -> list[tuple[bool, str]]:
+    """``off:4096,on:4096,off:fit`` -> [(flash attention, cells or "fit"), ...]"""
+    found = []
+    for item in spec.split(","):
+        flash, cells = item.split(":")
+        found.append((flash == "on", cells))
+    return found
+
+
+def open_context(model: str, threads: int, flash: bool, cells: str, depth: int) -> Context:
+    import llama_cpp
+
+    n_ctx = depth + FIT_MARGIN if cells == "fit" else int(cells)
+    with contextlib.redirect_stderr(io.StringIO()):
+        llama = llama_cpp.Llama(model_path=model, n_ctx=n_ctx, n_threads=threads,
+                                n_threads_batch=threads, flash_attn=flash, verbose=True)
+    llama.verbose = False
+    tokens = llama.tokenize((FILLER * (depth // 20 + 2)).encode(), add_bos=False)[:depth]
+    llama.eval(tokens)
+    label = f"flash attention {'on' if flash else 'off'}, {n_ctx} cells"
+    return Context(label + (" (fit)" if cells == "fit" else ""), llama,
+                   (llama_cpp.llama_token * 1)(tokens[-1]))
+
+
+def take_turns(contexts: list[Context], depth: int, steps: int) -> None:
+    import llama_cpp
+
+    for step in range(steps):
+        if step % REFILL_EVERY == 0:
+            for c in contexts:
+                llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(c.llama.ctx),
+                                              -1, depth, -1)
+        for c in contexts if step % 2 == 0 else reversed(contexts):
+            batch = llama_cpp.llama_batch_get_one(c.token, 1)
+            started = time.perf_counter()
+            if llama_cpp.llama_decode(c.llama.ctx, batch) != 0:
+                raise RuntimeError(f"llama_decode failed for {c.label}")
+            c.seconds.append(time.perf_counter() - started)
+
+
+def measure(model: str, threads: int, depth: int, steps: int,
+            specs: list[tuple[bool, str]]) -> list[tuple[str, float]]:
+    """(label, median seconds per token) for each context at ``depth``."""
+    contexts = [open_context(model, threads, flash, cells, depth) for flash, cells in specs]
+    try:
+        take_turns(contexts, depth, steps)
+    finally:
+        for c in contexts:
+            c.llama.close()
+    return [(c.label, statistics.median(c.seconds)) for c in contexts]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="GGUF path (default: the starter SmolLM2)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
-    parser.add_argument("--ctx", type=int, default=DEFAULT_CTX)
-    parser.add_argument("--depths", default="50,300,1000,2500")
-    parser.add_argument("--tokens", type=int, default=96)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--depths", default="44,300,1000,2500")
+    parser.add_argument("--steps", type=int, default=400, help="tokens per context per depth")
+    parser.add_argument("--contexts", default="off:4096,on:4096,off:fit",
+                        help="flash attention on/off : KV cells or 'fit'; the last is the "
+                             "reference of the ratios")
     args = parser.parse_args()
     model = starter_model_path(args.model)
-    engines = {}
-    for flash in (False, True):
-        engines[flash] = LlamaEngine()
-        engines[flash].load(model, LoadOptions(n_ctx=args.ctx, n_threads=args.threads,
-                                               flash_attn=flash))
-    depths = [int(d) for d in args.depths.split(",")]
-    lines = {d: lines_for(engines[False], d) for d in depths}
-    salt = itertools.count(1)
-    found: dict[tuple[bool, int], list[tuple[float, float, int, int]]] = {}
+    specs = parse_contexts(args.contexts)
     load_at_start = os.getloadavg()
-    try:
-        for round_no in range(args.rounds):
-            for depth in depths:
-                messages = chat(next(salt), lines[depth])
-                order = (False, True) if round_no % 2 == 0 else (True, False)
-                for flash in order:
-                    found.setdefault((flash, depth), []).append(
-                        reply(engines[flash], messages, args.tokens))
-    finally:
-        for engine in engines.values():
-            engine.unload()
-    print(f"model {Path(model).name}, {args.threads} threads, n_ctx {args.ctx}, "
-          f"{args.rounds} rounds; load average {load_at_start} -> {os.getloadavg()}\n")
-    print("| prompt tokens | decode tok/s, fa off | fa on | on / off | "
-          "prompt tok/s, fa off | fa on | on / off | tokens generated (off, on) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for depth in depths:
-        off, on = found[(False, depth)], found[(True, depth)]
-
-        def median(runs, i):
-            return statistics.median(r[i] for r in runs)
-
-        def ratio(i):
-            return statistics.median(b[i] / a[i] for a, b in zip(off, on) if a[i])
-
-        print(f"| {off[0][2]} | {median(off, 0):.1f} | {median(on, 0):.1f} | {ratio(0):.2f} | "
-              f"{median(off, 1):.0f} | {median(on, 1):.0f} | {ratio(1):.2f} | "
-              f"{sorted({r[3] for r in off})}, {sorted({r[3] for r in on})} |")
+    print(f"model {Path(model).name}, {args.threads} threads, {args.steps} tokens per "
+          f"context per depth, one token each in turn\n")
+    print("| context depth | llama.cpp context | median ms per token | tok/s | vs the last |")
+    print("|---|---|---|---|---|")
+    for depth in (int(d) for d in args.depths.split(",")):
+        found = measure(model, args.threads, depth, args.steps, specs)
+        reference = found[-1][1]
+        for label, seconds in found:
+            print(f"| {depth} | {label} | {seconds * 1000:.2f} | {1 / seconds:.1f} | "
+                  f"{reference / seconds:.3f} |", flush=True)
+    print(f"\nload average {load_at_start} -> {os.getloadavg()}")
     return 0
 
 

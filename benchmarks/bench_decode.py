@@ -51,15 +51,16 @@ def open_engine(model: str, threads: int, ctx: int = DEFAULT_CTX) -> LlamaEngine
 def open_bare(model: str, threads: int, ctx: int = DEFAULT_CTX):
     """The same model through llama-cpp-python's high-level ``Llama`` and nothing else.
 
-    With the engine's attention setting (``LoadOptions.flash_attn``), so that the
-    comparison is of the decode loops alone.
+    With the engine's attention setting and compute step (``LoadOptions.flash_attn``,
+    ``n_ubatch``), so that the comparison is of the decode loops alone.
     """
     import llama_cpp
 
+    defaults = LoadOptions()
     with contextlib.redirect_stderr(io.StringIO()):
         bare = llama_cpp.Llama(model_path=model, n_ctx=ctx, n_threads=threads,
-                               n_threads_batch=threads, flash_attn=LoadOptions().flash_attn,
-                               verbose=True)
+                               n_threads_batch=threads, flash_attn=defaults.flash_attn,
+                               n_ubatch=defaults.n_ubatch, verbose=True)
     bare.verbose = False
     return bare
 

@@ -40,6 +40,11 @@ CANCEL_TARGET_MS = 200
 
 def observed_rate(engine, tokens: int) -> float:
     """Tokens per second between the first text and the final event, as the caller sees them."""
+    return observed_decode(engine, tokens)[0]
+
+
+def observed_decode(engine, tokens: int) -> tuple[float, int]:
+    """(tokens per second as the caller sees them, tokens generated) of one greedy reply."""
     params = GenerationParams(temperature=0, max_tokens=tokens)
     first = finished = None
     for event in engine.generate(STORY, params):
@@ -48,7 +53,7 @@ def observed_rate(engine, tokens: int) -> float:
             first = now
         elif isinstance(event, ReplyFinished):
             finished, count = now, event.stats.completion_tokens
-    return (count - 1) / (finished - first)
+    return (count - 1) / (finished - first), count
 
 
 def cancel_latency_ms(engine) -> tuple[float, str, int]:

@@ -136,7 +136,8 @@ def _json_chunks(text: str) -> list[list[dict]]:
 
 def run(binary: Path, model: str | Path, threads: int, *, prompt: int = 256, gen: int = 128,
         repetitions: int = 3, depth: int = 0, flash_attn: str | None = None,
-        with_default: bool = False, timeout: float = 600.0) -> BenchFigures:
+        with_default: bool = False, ubatch: int | None = None,
+        timeout: float = 600.0) -> BenchFigures:
     """``llama-bench``'s pp``prompt`` and tg``gen``, ``repetitions`` each, its defaults
     otherwise (ubatch 512, ...).
 
@@ -144,9 +145,10 @@ def run(binary: Path, model: str | Path, threads: int, *, prompt: int = 256, gen
     starts after its prompt; pp still starts from an empty one (a second invocation).
     ``flash_attn`` ("on"/"off"; None: llama-bench's default "auto", on for CPU) is
     passed to both; ``with_default`` also runs tg with "auto" (``tg_tps_default``).
+    ``ubatch``: tokens per compute step (``-ub``; None: llama-bench's 512).
     """
     base = [str(binary), "-m", str(model), "-t", str(threads), "-r", str(repetitions),
-            "-o", "json"]
+            "-o", "json"] + (["-ub", str(ubatch)] if ubatch else [])
     fa = ["-fa", flash_attn] if flash_attn else []
     tg_fa = ["-fa", f"{flash_attn},auto"] if flash_attn and with_default else fa
     if depth or tg_fa != fa:

@@ -35,9 +35,9 @@ class LoadOptions(_PlainData):
     n_ubatch: int = 256
     chat_format: str | None = None  # a templates.FORMATS name that overrides the file's
     # llama.cpp's flash attention (its own tools default to on for CPU). Off: on CPU it
-    # decodes faster only while the context is short (SmolLM2, 2 threads: +20% at 40
-    # tokens, even at 300, -20% at 1,000, -25% at 2,500; benchmarks/bench_attention.py).
-    # It also changes greedy output a little (f16 accumulation).
+    # decodes faster only while the context is short (SmolLM2, 2 threads, per token:
+    # +10% at 44 tokens, -8% at 300, -17% at 1,000, -29% at 2,500;
+    # benchmarks/bench_attention.py). It also changes greedy output a little.
     flash_attn: bool = False
 
 
