@@ -90,7 +90,7 @@ def open_replay_window(pieces: list[str], rate: float):
     from desktop_app.core.services import build_services
 
     services = build_services(Paths.under(Path(tempfile.mkdtemp(prefix="scalpel-bench-"))))
-    services.new_engine = lambda: ReplayEngine(pieces, rate)
+    services.new_engine_process = lambda: ReplayEngine(pieces, rate)
     window = create_window(services)
     window.resize(1100, 740)
     window.show()
@@ -144,6 +144,9 @@ def stream_into_window(tokens: int, rate: float) -> dict:
     window = open_replay_window(pieces, rate)
     gaps, finished_at = heartbeat_gaps(window)
     stream_gaps = gaps[:finished_at]
+    if not stream_gaps:
+        raise RuntimeError("the replayed answer never streamed into the window (is the "
+                           "replay engine still the one the window uses?)")
     figures = {"tokens": len(pieces), "rate": rate, "characters": len(window.view.toPlainText()),
                "stream_max_ms": max(stream_gaps) * 1000,
                "stream_p99_ms": statistics.quantiles(stream_gaps, n=100)[98] * 1000,
