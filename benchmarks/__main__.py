@@ -89,10 +89,12 @@ def reference_section(results: report.Results, args, engine, model: str,
     """Rows 1-2: decode and first token against a bare loop and llama-bench."""
     bare = open_bare(model, args.threads)
     process = bench_reference.open_engine_process(model, args.threads)
+    fitted = open_engine(model, args.threads, bench_reference.FITTED_CTX)
     try:
         comparison = bench_reference.compare(engine, bare, model, args.threads, args.rounds,
-                                             binary, process)
+                                             binary, process, fitted)
     finally:
+        fitted.unload()
         process.unload()
         bare.close()
     results.add(*bench_reference.decode_rows(comparison), bench_reference.ttft_row(comparison))

@@ -14,7 +14,10 @@ depth (``-d``), not from an empty context. Scalpel's in-process rate is over the
 tokens after the first (its ``ReplyStats``); the engine process's is taken as the
 window sees it, first text to the final event, pipe included; llama-bench's is
 over its decodes. The target (>= 0.95) is against llama-bench with the same
-attention setting. llama-bench's own default (``-fa auto``: flash attention on,
+attention setting. One difference remains: llama-bench sizes its context to the
+test (256 cells here) while the app reserves 4,096, and llama.cpp decodes 3-6%
+slower with the bigger cache (``bench_attention.py``); a third Scalpel side, its
+context sized like llama-bench's, isolates Scalpel's own cost. llama-bench's own default (``-fa auto``: flash attention on,
 for CPU) runs too and is reported beside: it decodes faster while the context is
 short and slower once it is long (``bench_attention.py``), which is why the
 engine keeps it off.
@@ -43,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import llama_bench  # noqa: E402
 from benchmarks.bench_decode import (DEFAULT_CTX, DEFAULT_THREADS, MESSAGES, alternate,  # noqa: E402
                                      decode_runs, open_bare, open_engine, prompt_tokens,
-                                     starter_model_path)
+                                     scalpel_rate, starter_model_path)
 from benchmarks.bench_engine_process import observed_decode  # noqa: E402
 from benchmarks.report import (INFO, SKIPPED, Row, at_least, format_ratio,  # noqa: E402
                                load_average, markdown_table)
@@ -56,6 +59,9 @@ FILLER = ("Harbour log: the ferry Marigold docked at pier four at dawn with timb
 NO_BENCH = "llama-bench not built (run the suite with --build-llama-bench)"
 FLASH_ATTN = "on" if LoadOptions().flash_attn else "off"  # the engine's, as open_engine loads
 UBATCH = LoadOptions().n_ubatch
+# llama-bench sizes its context to its test: tg128 after Scalpel's ~44-token prompt needs
+# 172 cells, which llama.cpp rounds up to 256. The app reserves DEFAULT_CTX (4,096) cells.
+FITTED_CTX = 256
 
 
 def long_prompt(salt: int, lines: int, words: int = 0) -> list[dict[str, str]]:
@@ -133,10 +139,10 @@ class Comparison:
 
 
 def compare(engine, bare, model: str, threads: int, rounds: int,
-            binary: Path | None, process=None) -> Comparison:
-    """The rounds: bare decode, Scalpel decode (in this process, and through ``process``,
-    an ``EngineProcess`` on the same model, when given), Scalpel TTFT and (if built)
-    llama-bench."""
+            binary: Path | None, process=None, fitted=None) -> Comparison:
+    """The rounds: bare decode, Scalpel decode (in this process; through ``process``, an
+    ``EngineProcess`` on the same model; with ``fitted``, an engine whose context is sized
+    like llama-bench's; each when given), Scalpel TTFT and (if built) llama-bench."""
     result = Comparison()
     runs = decode_runs(engine, bare, DECODE_TOKENS, result.counts)
     result.depth = len(prompt_tokens(engine, bare, MESSAGES))
@@ -161,8 +167,15 @@ def compare(engine, bare, model: str, threads: int, rounds: int,
         result.bench.append(figures)
         return figures.tg_tps  # with Scalpel's attention setting
 
+    def run_fitted() -> float:
+        rate, count = scalpel_rate(fitted, DECODE_TOKENS)
+        result.counts.add(("scalpel-fitted", count))
+        return rate
+
     if process is not None:
         runs["scalpel-process"] = run_process
+    if fitted is not None:
+        runs["scalpel-fitted"] = run_fitted
     runs["ttft"] = run_ttft
     if binary is not None:
         runs["llama-bench"] = run_llama_bench
@@ -189,9 +202,12 @@ def decode_rows(c: Comparison) -> list[Row]:
     versus_bare = median_or_none(c.per_round("scalpel", "bare"))
     rows = [Row("Decode tok/s (vs bare `Llama.generate` loop)", f"{scalpel:.1f}",
                 f"{bare:.1f}", format_ratio(versus_bare), "≥ 0.97", at_least(versus_bare, 0.97))]
-    sides = [("scalpel", "Scalpel")]
+    sides = [("scalpel", f"Scalpel, {DEFAULT_CTX:,}-cell context as in the app")]
     if "scalpel-process" in c.rates:
         sides.append(("scalpel-process", "Scalpel's engine process, as the window sees it"))
+    if "scalpel-fitted" in c.rates:
+        sides.append(("scalpel-fitted", f"Scalpel, context sized like llama-bench's "
+                                        f"({FITTED_CTX} cells)"))
     if not c.bench:
         return [Row(f"Decode tok/s, tg{DECODE_TOKENS}, {label} (vs llama-bench)",
                     f"{c.median(name):.1f}", f"skipped: {NO_BENCH}", "-", "≥ 0.95", SKIPPED)
@@ -228,8 +244,11 @@ def ttft_row(c: Comparison) -> Row:
 def notes(c: Comparison) -> list[str]:
     """Every round's figures, for judging the noise behind the medians."""
     process = ""
+    if "scalpel-fitted" in c.rates:
+        process += (f"; Scalpel with a {FITTED_CTX}-cell context "
+                    f"{fmt(c.rates['scalpel-fitted'])}")
     if "scalpel-process" in c.rates:
-        process = (f"; engine process {fmt(c.rates['scalpel-process'])} (as the window sees it); "
+        process += (f"; engine process {fmt(c.rates['scalpel-process'])} (as the window sees it); "
                    f"process / in-process per round "
                    f"{fmt(c.per_round('scalpel-process', 'scalpel'), 2)}")
     lines = ["ratios in the llama-bench/bare rows are medians of per-round ratios (each round "
@@ -275,11 +294,13 @@ def main() -> int:
     model = starter_model_path(args.model)
     engine, bare = open_engine(model, args.threads), open_bare(model, args.threads)
     process = open_engine_process(model, args.threads)
+    fitted = open_engine(model, args.threads, FITTED_CTX)
     load_at_start = load_average()
     try:
-        c = compare(engine, bare, model, args.threads, args.rounds, binary, process)
+        c = compare(engine, bare, model, args.threads, args.rounds, binary, process, fitted)
     finally:
         engine.unload()
+        fitted.unload()
         process.unload()
         bare.close()
     print(markdown_table(decode_rows(c) + [ttft_row(c)]))
