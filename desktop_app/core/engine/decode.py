@@ -19,11 +19,11 @@ token in one dict lookup.
 from __future__ import annotations
 
 import ctypes
-import functools
 import threading
 from typing import Iterator
 
 from ..errors import EngineError
+from .context_cells import cells_for, grow_context
 from .types import GenerationParams
 
 RANDOM_SEED = 0xFFFFFFFF      # llama.cpp's LLAMA_DEFAULT_SEED: a fresh random seed
@@ -34,12 +34,14 @@ _ABORTED = 2                  # llama_decode's return code when the abort callba
 class Decoder:
     """Owns one context's KV cache: which tokens it holds, and how to extend it."""
 
-    def __init__(self, llama) -> None:
+    def __init__(self, llama, *, cap: int | None = None) -> None:
         import llama_cpp
 
         self._llama_cpp = llama_cpp
         self._llama = llama  # keeps the context alive
         self.ctx = llama.ctx
+        self.cells = llama.n_ctx()
+        self.cap = max(cap or self.cells, self.cells)  # the most cells it may grow to
         self.vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self.n_batch = llama.n_batch
         self.kv_tokens: list[int] = []   # what the KV cache holds, position by position
@@ -54,6 +56,16 @@ class Decoder:
         self._logits = None  # numpy view of the last token's logits, at _logits_address
 
     # -- the KV cache -------------------------------------------------------
+    def reserve(self, needed: int) -> None:
+        """Grow the context (see context_cells.py) so that it holds ``needed`` tokens,
+        as far as the cap allows; the cached tokens are carried over."""
+        if needed <= self.cells or self.cells >= self.cap:
+            return
+        cells = cells_for(needed, self.cells, self.cap)
+        grow_context(self._llama, cells)
+        self.ctx, self.cells = self._llama.ctx, cells
+        self._logits_address = None
+
     def reuse_prefix(self, tokens: list[int]) -> int:
         """Drop cached positions past the shared prefix; return how many are reused.
 
@@ -124,11 +136,14 @@ class Decoder:
             return
         sample = sampler.sample
         decode = self._llama_cpp.llama_decode
-        one, batch, ctx = self._one, self._one_batch, self.ctx
+        one, batch, ctx, cells, kv = self._one, self._one_batch, self.ctx, self.cells, self.kv_tokens
         while not cancel.is_set():
             token = sample()
             yield token
             one[0] = token
+            if len(kv) >= cells and cells < self.cap:
+                self.reserve(len(kv) + 1)
+                ctx, cells = self.ctx, self.cells
             code = decode(ctx, batch)
             if code != 0:
                 self._decode_failed(code, cancel)
@@ -168,8 +183,9 @@ class Sampler:
         except Exception:
             self.close()
             raise
-        self.sample = functools.partial(llama_cpp.llama_sampler_sample, self.chain,
-                                        decoder.ctx, -1)
+        chain, sample = self.chain, llama_cpp.llama_sampler_sample
+        # decoder.ctx looked up per token: the context may be replaced by a bigger one
+        self.sample = lambda: sample(chain, decoder.ctx, -1)
 
     def close(self) -> None:
         if self.chain:

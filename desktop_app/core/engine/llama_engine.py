@@ -31,6 +31,7 @@ from .decode import Sampler
 from .llama_log import install_log_bridge
 from .history_fit import HistoryFitter
 from .loaded_model import LoadedModel, ModelPool, file_identity
+from .context_cells import FIRST_CELLS
 from .memory_check import check_memory
 from .prompt import ChatPromptFormatter, RenderedPrompt, StopMatcher
 from .templates import choose_chat_template, vocab_has_token
@@ -153,15 +154,17 @@ class LlamaEngine:
         bridge.take_errors()
         n_threads = hardware.choose_threads(self._cpu, options.n_threads)
         n_ctx = _context_size(gguf, options)
+        first = min(n_ctx, FIRST_CELLS)
         started = time.perf_counter()
         try:
             # verbose=True keeps llama-cpp-python from swapping file descriptors;
             # its Python-level prints are captured here, native logs by the bridge.
             with contextlib.redirect_stderr(_StderrToLog()):  # type: ignore[type-var]
+                # Opened small and grown with the conversation: context_cells.py
                 llama = llama_cpp.Llama(
-                    model_path=gguf.path, n_ctx=n_ctx, n_threads=n_threads,
-                    n_threads_batch=n_threads, n_batch=min(options.n_batch, n_ctx),
-                    n_ubatch=_step_tokens(options, n_ctx),
+                    model_path=gguf.path, n_ctx=first, n_threads=n_threads,
+                    n_threads_batch=n_threads, n_batch=min(options.n_batch, first),
+                    n_ubatch=_step_tokens(options, first),
                     n_gpu_layers=options.n_gpu_layers,
                     # Off by default, unlike llama.cpp's "auto" (on for CPU): see LoadOptions.
                     flash_attn=options.flash_attn,
@@ -180,7 +183,7 @@ class LlamaEngine:
             path=gguf.path, name=name or gguf.name or Path(gguf.path).stem,
             architecture=gguf.architecture or "unknown",
             quantization=gguf.quantization_label(), parameter_count=gguf.parameter_count,
-            file_size=gguf.file_size, context_size=llama.n_ctx(),
+            file_size=gguf.file_size, context_size=n_ctx,
             trained_context=gguf.context_length, n_threads=n_threads,
             n_gpu_layers=options.n_gpu_layers, chat_template=template_note,
             load_seconds=round(time.perf_counter() - started, 3))
@@ -250,6 +253,7 @@ class LlamaEngine:
         llama = model.llama
         decoder = model.decoder
         cached = decoder.reuse_prefix(tokens)
+        decoder.reserve(len(tokens))  # before the abort callback goes on the context
         budget = min(params.max_tokens, n_ctx - len(tokens))
         decoder_text = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopMatcher(model.formatter.stop_strings)

@@ -46,7 +46,7 @@ class LoadedModel:
         self.info = info
         self.formatter = formatter
         self.vocab = llama_cpp.llama_model_get_vocab(llama.model)
-        self.decoder = Decoder(llama)
+        self.decoder = Decoder(llama, cap=info.context_size)
         self.identity: FileIdentity | None = None  # the file as it was when loaded
 
     def close(self) -> None:
