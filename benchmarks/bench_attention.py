@@ -1,7 +1,10 @@
 """llama.cpp's decode time per token by attention setting and KV-cache size, as a chat grows.
 
-Why Scalpel keeps flash attention off, and what its 4,096-cell KV cache costs
-next to llama-bench (whose context is sized to its test: prompt + depth + 128).
+Why Scalpel keeps flash attention off. It also shows a bigger KV cache decoding
+slower at the same depth (3-6% for 4,096 cells against one sized to fit); taking
+turns leaves every context's caches cold, so this understates what a context
+decoding on its own loses (about 12% at 44 tokens: ``bench_reference.py``'s
+256-cell side), which is why the engine grows its context (``context_cells.py``).
 Several llama.cpp contexts on the same GGUF, each filled to the same depth, take
 turns decoding one token each (the order flips every step), for ``--steps``
 tokens; every 32 tokens each context drops what it decoded, so the depth stays
