@@ -63,7 +63,8 @@ def test_unloading_gives_the_memory_back(smollm2_path):
     engine.unload()
     after = process.memory_info().rss
     grew = loaded - before
-    assert grew > 100_000_000  # the 98 MB model is mapped in and a 4096-token KV cache made
+    # the 98 MB model is mapped in and a KV cache made (512 cells: it grows with the chat)
+    assert grew > 80_000_000
     assert after - before < 0.3 * grew, (before, loaded, after)
     assert engine.model_info is None and engine.loaded_models() == []
 
