@@ -136,7 +136,8 @@ class Decoder:
             return
         sample = sampler.sample
         decode = self._llama_cpp.llama_decode
-        one, batch, ctx, cells, kv = self._one, self._one_batch, self.ctx, self.cells, self.kv_tokens
+        one, batch, ctx = self._one, self._one_batch, self.ctx
+        cells, kv = self.cells, self.kv_tokens
         while not cancel.is_set():
             token = sample()
             yield token

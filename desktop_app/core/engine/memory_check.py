@@ -3,10 +3,10 @@
 The estimate is fit.py's: the weights (the file), an f16 KV cache for the
 context the load will really use (the most it may grow to: the engine opens a
 small context and grows it with the conversation, context_cells.py), and a
-fixed working memory; plus, without
-flash attention, llama.cpp's attention scores for one compute step (f32, one
-per head, context cell and token of the step: SmolLM2 at 4,096 tokens and
-n_ubatch 256 holds 38 MB of them; a 32-head model at 131,072 tokens, 4.3 GB). A load is
+fixed working memory; plus, without flash attention, llama.cpp's attention
+scores for one compute step (f32, one per head, context cell and token of the
+step: SmolLM2 at 4,096 tokens and n_ubatch 256 holds 38 MB of them; a 32-head
+model at 131,072 tokens, 4.3 GB). A load is
 refused only when that is clearly more than the memory free now ("tight"
 still loads: the OS can usually make room).
 
