@@ -154,17 +154,6 @@ def decode_only_rate(engine, tokens: int, depth: int) -> float:
     return tokens / seconds
 
 
-def bench_tg(binary: Path, model: str, threads: int, tokens: int, depth: int,
-             flash: str) -> float:
-    import json
-    import subprocess
-
-    command = [str(binary), "-m", model, "-t", str(threads), "-p", "0", "-n", str(tokens),
-               "-d", str(depth), "-r", "3", "-fa", flash, "-o", "json"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
-    return float(json.loads(done.stdout)[0]["avg_ts"])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="GGUF path (default: the starter SmolLM2)")
@@ -188,9 +177,9 @@ def main() -> int:
         "engine": run_engine,
         "decode-only": lambda: decode_only_rate(engine, args.tokens, depth)}
     if binary is not None:
-        for flash, name in (("1", "llama-bench fa=on"), ("0", "llama-bench fa=off")):
-            runs[name] = functools.partial(bench_tg, binary, model, args.threads, args.tokens,
-                                           depth, flash)
+        for flash, name in (("on", "llama-bench fa=on"), ("off", "llama-bench fa=off")):
+            runs[name] = functools.partial(llama_bench.tg_tps, binary, model, args.threads,
+                                           gen=args.tokens, depth=depth, flash_attn=flash)
     engine_breakdown(engine, 8)  # warm-up
     load_before = os.getloadavg()
     try:

@@ -147,8 +147,7 @@ def run(binary: Path, model: str | Path, threads: int, *, prompt: int = 256, gen
     passed to both; ``with_default`` also runs tg with "auto" (``tg_tps_default``).
     ``ubatch``: tokens per compute step (``-ub``; None: llama-bench's 512).
     """
-    base = [str(binary), "-m", str(model), "-t", str(threads), "-r", str(repetitions),
-            "-o", "json"] + (["-ub", str(ubatch)] if ubatch else [])
+    base = _base_command(binary, model, threads, repetitions, ubatch)
     fa = ["-fa", flash_attn] if flash_attn else []
     tg_fa = ["-fa", f"{flash_attn},auto"] if flash_attn and with_default else fa
     if depth or tg_fa != fa:
@@ -156,13 +155,30 @@ def run(binary: Path, model: str | Path, threads: int, *, prompt: int = 256, gen
                     base + ["-p", "0", "-n", str(gen), "-d", str(depth)] + tg_fa]
     else:
         commands = [base + ["-p", str(prompt), "-n", str(gen)] + fa]
-    outputs = []
-    for command in commands:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise RuntimeError(f"llama-bench failed ({done.returncode}): {done.stderr[-500:]}")
-        outputs.append(done.stdout)
+    outputs = [_output(command, timeout) for command in commands]
     return parse("\n".join(outputs), flash_attn)
+
+
+def tg_tps(binary: Path, model: str | Path, threads: int, *, gen: int = 128, depth: int = 0,
+           flash_attn: str | None = None, repetitions: int = 3,
+           timeout: float = 600.0) -> float:
+    """llama-bench's tg``gen`` alone (no pp run), after ``depth`` tokens, in tokens per second."""
+    command = _base_command(binary, model, threads, repetitions, None) + [
+        "-p", "0", "-n", str(gen), "-d", str(depth)] + (["-fa", flash_attn] if flash_attn else [])
+    return float(json.loads(_output(command, timeout))[0]["avg_ts"])
+
+
+def _base_command(binary: Path, model: str | Path, threads: int, repetitions: int,
+                  ubatch: int | None) -> list[str]:
+    return [str(binary), "-m", str(model), "-t", str(threads), "-r", str(repetitions),
+            "-o", "json"] + (["-ub", str(ubatch)] if ubatch else [])
+
+
+def _output(command: list[str], timeout: float) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"llama-bench failed ({done.returncode}): {done.stderr[-500:]}")
+    return done.stdout
 
 
 def median_figures(runs: list[BenchFigures]) -> BenchFigures:
