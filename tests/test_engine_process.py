@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
+import time
 
 import pytest
 
@@ -123,11 +125,42 @@ def test_a_crash_while_loading_keeps_the_previous_model(smollm2_path, tmp_path):
 
 def test_cancel_lands_during_prompt_evaluation(process_engine):
     long_prompt = [{"role": "user", "content": "lighthouse keeper " * 700}]
-    events = process_engine.generate(long_prompt, GenerationParams(temperature=0, max_tokens=50))
-    process_engine.cancel()  # sent before the first token could exist
-    answer = finished(events)
+    handle = process_engine.generate(long_prompt, GenerationParams(temperature=0, max_tokens=50))
+    threading.Timer(0.3, handle.cancel).start()  # while the 1,400-token prompt is read
+    started = time.monotonic()
+    answer = finished(handle)
     assert answer.reason == "cancelled" and answer.stats.completion_tokens == 0
+    assert time.monotonic() - started < 2.5  # the whole prompt takes longer than that
     assert finished(process_engine.generate(HELLO, GREEDY)).text.strip()  # still in step
+
+
+def test_a_cancel_sent_with_the_request_stops_it_in_the_engine_process(process_engine):
+    """The child gives a request its handle as the line arrives, so a cancel that follows
+    at once is never lost, even before the request's turn comes."""
+    handle = process_engine.generate(STORY, GenerationParams(temperature=0, max_tokens=400))
+    child = process_engine._child
+    real_send = child.send
+
+    def send_then_cancel(message):
+        sent = real_send(message)
+        if message.get("op") == "generate":
+            real_send({"op": "cancel", "id": message["id"]})
+        return sent
+
+    child.send = send_then_cancel
+    try:
+        answer = finished(handle)
+    finally:
+        child.send = real_send
+    assert answer.reason == "cancelled" and answer.stats.completion_tokens == 0
+
+
+def test_ctrl_c_in_the_terminal_does_not_reach_the_engine_process(process_engine):
+    """The terminal sends SIGINT to the whole process group; the engine process is the
+    parent's to stop, so it ignores it and goes on answering."""
+    os.kill(process_engine.pid, signal.SIGINT)
+    assert finished(process_engine.generate(HELLO, GREEDY)).text.strip()
+    assert process_engine.crashes == 0
 
 
 def test_a_stream_abandoned_early_leaves_the_engine_in_step(process_engine):
@@ -196,7 +229,32 @@ def test_exit_descriptions_are_words():
 
 
 def test_unknown_errors_become_engine_errors_without_internals():
-    rebuilt = error_from_dict(error_to_dict(KeyError("secret internals")))
-    assert type(rebuilt) is EngineError and "KeyError" in str(rebuilt)
+    rebuilt = error_from_dict(error_to_dict(KeyError("/home/ann/secret internals")))
+    assert type(rebuilt) is EngineError
+    assert str(rebuilt) == "The engine failed unexpectedly; details are in the log."
+    assert "secret" not in str(rebuilt) and "KeyError" not in str(rebuilt)
     forged = error_from_dict({"type": "SystemExit", "message": "m", "attrs": {}})
     assert type(forged) is EngineError
+
+
+def test_the_child_logs_an_unexpected_failure_and_replies_without_its_text(caplog):
+    import io
+    import logging
+
+    from desktop_app.core.engine.child import EngineServer, _Replies
+    from desktop_app.core.engine.protocol import decode, encode
+
+    class BrokenEngine:
+        def stats(self):
+            raise KeyError("/home/ann/secret-prompt.txt")
+
+    sent = io.BytesIO()
+    server = EngineServer(BrokenEngine(), _Replies(sent))
+    server.read_requests(io.BytesIO(encode({"id": 1, "op": "stats"})))  # then end of input
+    with caplog.at_level(logging.ERROR, logger="desktop_app.core.engine.child"):
+        server.serve()
+    reply = decode(sent.getvalue().splitlines()[0])
+    assert reply["error"]["message"] == "The engine failed unexpectedly; details are in the log."
+    assert "secret-prompt" not in sent.getvalue().decode()
+    failure, = [r for r in caplog.records if r.name == "desktop_app.core.engine.child"]
+    assert failure.exc_info and "secret-prompt" in caplog.text and "Traceback" in caplog.text

@@ -20,7 +20,7 @@ def load_starter(qtbot, window, services):
     with qtbot.waitSignal(window.bridge.model_loaded, timeout=LOAD_TIMEOUT_MS):
         window.load_model(services.registry.resolve(STARTER_ID))
         assert window.loading and not window.model_combo.isEnabled()
-        assert not window.send_button.isEnabled()
+        assert window.send_button.isEnabled()  # a message sent now waits for the model
     assert not window.loading and window.model_combo.isEnabled()
     assert window.send_button.isEnabled()
 
@@ -131,6 +131,9 @@ def test_closing_during_an_answer_exits_cleanly(qtbot, window, services):
     load_starter(qtbot, window, services)
     with qtbot.waitSignal(window.bridge.text_ready, timeout=REPLY_TIMEOUT_MS):
         type_and_press_enter(qtbot, window, "Tell me a very long story about a castle.")
+    chat_id = window.chat.chat_id
     window.close()
-    assert window.bridge._thread.isFinished()
-    assert window.bridge._engine.model_info is None  # the model was freed
+    assert not window.bridge.session.answering and window.bridge.session.wait_idle(0)
+    assert window.bridge.engine.model_info is None  # the model was freed
+    answer = services.chat_store.path(chat_id)[-1]
+    assert answer.role == "assistant" and answer.status == "cancelled" and answer.content

@@ -40,15 +40,16 @@ def use_brief_preset(services) -> None:
 
 
 def count_engine_calls(window) -> list:
-    """Record every generate request the window makes of its engine bridge."""
+    """Record every generate request the window's session makes of its engine."""
     calls: list = []
-    real = window.bridge.generate
+    engine = window.bridge.engine
+    real = engine.generate
 
     def spy(messages, params):
         calls.append(messages)
-        real(messages, params)
+        return real(messages, params)
 
-    window.bridge.generate = spy  # the chat controller calls it through the instance
+    engine.generate = spy  # the session calls it through the instance
     return calls
 
 
@@ -139,7 +140,7 @@ def test_two_windows_answering_at_once_share_the_store_safely(qtbot, open_window
         started(qtbot, second)
         assert other.chat_store is not services.chat_store
     for window in (first, second):
-        window.chat._save_timer.setInterval(20)  # partial saves while the other one writes
+        window.bridge.session.save_interval_s = 0.02  # partial saves while the other one writes
     with qtbot.waitSignals([first.bridge.reply_finished, second.bridge.reply_finished],
                            timeout=REPLY_TIMEOUT_MS):
         first.panel.send("Write a short poem about the sea.")
@@ -177,7 +178,7 @@ DRIVER = textwrap.dedent("""
     services.presets.reload()  # the test wrote a greedy 24-token preset
     services.settings.last_preset = "brief"
     window = create_window(services)
-    window.chat._save_timer.setInterval(20)  # write often, to meet the other process's writes
+    window.bridge.session.save_interval_s = 0.02  # write often, to meet the other process's writes
     sent = []
 
     def fail(message):
@@ -206,6 +207,7 @@ DRIVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.model  # each process chats with the starter model
 def test_two_processes_on_one_home_both_chat_and_the_store_stays_whole(scalpel_home):
     """Two Scalpel processes started together on one SCALPEL_HOME (no chat database yet)
     each hold a

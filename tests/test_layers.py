@@ -12,8 +12,8 @@ import desktop_app
 
 PACKAGE = Path(desktop_app.__file__).parent
 QT_MODULES = ("PySide6", "shiboken6", "PyQt5", "PyQt6")
-QT_FREE_FILES = sorted((PACKAGE / "core").rglob("*.py")) + [
-    PACKAGE / "cli.py", PACKAGE / "terminal_chat.py", PACKAGE / "doctor.py"]
+QT_FREE_FILES = (sorted((PACKAGE / "core").rglob("*.py"))
+                 + sorted((PACKAGE / "cli").rglob("*.py")))
 
 
 def imported_modules(path: Path) -> set[str]:

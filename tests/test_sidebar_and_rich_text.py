@@ -6,10 +6,11 @@ import time
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QShortcut
-from PySide6.QtWidgets import QTextBrowser
+from PySide6.QtGui import QShortcut, QTextDocument
+from PySide6.QtWidgets import QLabel, QTextBrowser
 
-from desktop_app.core.rich_text import escape_plain, render_markdown
+from desktop_app.core.chats import SearchHit
+from desktop_app.ui.rich_text import escape_plain, render_markdown
 from desktop_app.ui.sidebar import ChatSidebar, when
 
 
@@ -19,15 +20,6 @@ class Chat:
     title: str
     updated_at: float = 0.0
     message_count: int = 2
-
-
-@dataclass(frozen=True)
-class Hit:
-    chat_id: int
-    chat_title: str
-    message_id: int
-    role: str
-    snippet: str
 
 
 def make_sidebar(qtbot, hits=()):
@@ -52,7 +44,8 @@ def test_setting_chats_selects_without_signalling_and_clicks_open(qtbot):
 
 
 def test_search_shows_hits_and_opens_the_message(qtbot):
-    sidebar, searched = make_sidebar(qtbot, [Hit(1, "Oldest", 11, "user", "the [pelican] flew")])
+    sidebar, searched = make_sidebar(qtbot, [SearchHit(1, "Oldest", 11, "user", "the pelican flew",
+                                                       ((4, 11),))])
     sidebar.show()
     qtbot.keyClicks(sidebar.search_box, "pelican")
     qtbot.waitUntil(lambda: searched == ["pelican"])  # debounced: one search after typing
@@ -66,6 +59,28 @@ def test_search_shows_hits_and_opens_the_message(qtbot):
     sidebar.search_box.clear()
     sidebar.run_search()
     assert sidebar.chats.isVisibleTo(sidebar)
+
+
+def shown_text(markup: str) -> str:
+    document = QTextDocument()
+    document.setHtml(markup)
+    return document.toPlainText()
+
+
+def test_a_hit_shows_its_text_as_written_and_only_the_match_bold(qtbot):
+    title = "<img src=x> chat"
+    snippet = "Why is arr[0] <b>empty</b>?"
+    start = snippet.index("empty")
+    hit = SearchHit(1, title, 11, "user", snippet, ((start, start + len("empty")),))
+    sidebar, _ = make_sidebar(qtbot, [hit])
+    sidebar.search_box.setText("empty")
+    sidebar.run_search()
+    label = sidebar.results.itemWidget(sidebar.results.item(0))
+    assert isinstance(label, QLabel) and label.textFormat() == Qt.TextFormat.RichText
+    assert shown_text(label.text()) == f"{title}\n{snippet}"
+    assert label.text().count("<b>") == 2  # the title and the one match: no other bold
+    assert "<b>empty</b>" in label.text() and "arr[0]" in label.text()
+    assert shown_text(sidebar.results.item(0).toolTip()) == title
 
 
 def test_rename_and_delete_ask_the_right_things(qtbot, monkeypatch):

@@ -9,13 +9,13 @@ Keys the loader does not know (such as ``source_checked``) are ignored.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .json_files import MAX_BYTES_CATALOG, JsonFileError, read_json_file
 from .resources import resource_path
 
 TASKS = ("chat", "code", "writing", "summarize", "translate", "reasoning", "json")
@@ -158,13 +158,11 @@ def load_catalog(path: Path | None = None) -> Catalog:
     path = Path(path) if path is not None else resource_path("catalog.json")
     shown = path.name
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"model catalog not found: {path}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read model catalog {shown}: {exc.strerror or exc}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"model catalog {shown} is not valid JSON: {exc}") from exc
+        data = read_json_file(path, max_bytes=MAX_BYTES_CATALOG)
+    except JsonFileError as exc:
+        if exc.missing:
+            raise ConfigError(f"model catalog not found: {path}") from None
+        raise ConfigError(f"model catalog {shown} {exc.reason}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("models"), list):
         raise ConfigError(f"model catalog {shown} must be an object with a 'models' list")
     if data.get("version", CATALOG_VERSION) != CATALOG_VERSION:

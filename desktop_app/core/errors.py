@@ -9,6 +9,8 @@ anything that went wrong inside llama.cpp) and show ``str(error)``.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 MB = 1000 * 1000  # decimal units, as the Hub and file managers show sizes
 
 
@@ -29,6 +31,18 @@ class ScalpelError(Exception):
 
 class ConfigError(ScalpelError):
     """A settings file or value is unusable."""
+
+
+class InvalidSettingError(ConfigError):
+    """A new value for a setting breaks its rule; nothing was changed."""
+
+
+class SettingLockedError(ConfigError):
+    """The organization's policy locks this setting; nothing was changed."""
+
+
+class SettingsSaveError(ConfigError):
+    """The settings file could not be written; the change applies until Scalpel closes."""
 
 
 class ModelFileError(ScalpelError):
@@ -63,6 +77,10 @@ class TruncatedModelError(ModelFileError):
         super().__init__(message, path=path)
         self.actual_size = actual_size
         self.expected_size = expected_size
+
+
+class SessionBusyError(ScalpelError):
+    """The chat cannot do that while an answer is being written."""
 
 
 class EngineError(ScalpelError):
@@ -169,3 +187,19 @@ class PresetError(ConfigError):
         self.file = file
         self.field = field
         self.reason = message
+
+
+class ExitCode(IntEnum):
+    """How the ``scalpel`` command ends; the one place these numbers are defined."""
+
+    OK = 0
+    FAILURE = 1       # a ScalpelError or a file problem: one line on stderr says why
+    USAGE = 2         # bad arguments, as argparse reports them
+    INTERRUPTED = 130  # Ctrl+C (128 + SIGINT, as shells report it)
+
+
+class UsageError(ScalpelError):
+    """The command line asks for something that cannot be done as written (an empty prompt,
+    a value out of range, a missing action). Reported like argparse does, exit code 2."""
+
+    exit_code = ExitCode.USAGE

@@ -11,11 +11,13 @@ Sources, in the order they are listed:
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .errors import ModelNotFoundError
 
@@ -162,24 +164,46 @@ class ModelRegistry:
                 add(ModelRef(model_id_for(path), display_name_for(path), path, "opened"))
         return found
 
-    def resolve(self, id_or_path: str) -> ModelRef:
-        """A known model id, or a path to a file (which need not be known)."""
+    def resolve(self, id_or_path: str, *, known: Sequence[ModelRef] | None = None) -> ModelRef:
+        """A known model id, or a path to a file (which need not be known).
+
+        ``known``: a listing already made (``ModelListing``), so nothing is walked.
+        """
         text = id_or_path.strip()
-        for ref in self.list():
+        known = self.list() if known is None else known
+        for ref in known:
             if ref.id == text.lower():
                 return ref
         path = Path(text).expanduser()
         if path.is_file():
-            for ref in self.list():
+            for ref in known:
                 if ref.path.resolve() == path.resolve():
                     return ref
             return ModelRef(model_id_for(path), display_name_for(path), path.resolve(), "opened")
         if path.is_dir():
             raise ModelNotFoundError(f"{text} is a folder, not a model file", path=text)
+        what = special_file_kind(path)
+        if what:
+            raise ModelNotFoundError(f"{text} is {what}, not a model file", path=text)
         if looks_like_path(text):
             raise ModelNotFoundError(f"model file not found: {text}", path=text)
         raise ModelNotFoundError(
             f"no model with id '{text}'; `scalpel models list` shows the ids", path=None)
+
+
+def special_file_kind(path: Path) -> str | None:
+    """What a path that is neither a file nor a folder is, in words (None: nothing there)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link that loops back on itself"
+        return None
+    for test, words in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                        (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return words
+    return None
 
 
 def looks_like_path(text: str) -> bool:

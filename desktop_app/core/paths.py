@@ -21,6 +21,8 @@ from typing import Mapping
 
 import platformdirs
 
+from .errors import ConfigError
+
 APP_NAME = "Scalpel"
 HOME_ENV = "SCALPEL_HOME"
 SYSTEM_CONFIG_ENV = "SCALPEL_SYSTEM_CONFIG"
@@ -70,10 +72,14 @@ class Paths:
         )
 
     def ensure(self) -> "Paths":
-        """Create the directories (idempotent) and return self."""
-        for directory in (self.config_dir, self.data_dir, self.cache_dir,
-                          self.log_dir, self.models_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+        """Create the directories (idempotent) and return self; FolderError if one cannot be."""
+        for name, directory in (("config", self.config_dir), ("data", self.data_dir),
+                                ("cache", self.cache_dir), ("log", self.log_dir),
+                                ("models", self.models_dir)):
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise FolderError(name, directory, exc) from exc
         return self
 
     def describe(self) -> dict[str, str]:
@@ -86,6 +92,36 @@ class Paths:
             "machine-wide config": str(self.system_config_dir) if self.system_config_dir
             else "(none)",
         }
+
+
+class FolderError(ConfigError):
+    """A folder Scalpel keeps its files in cannot be created."""
+
+    def __init__(self, name: str, directory: Path, exc: OSError) -> None:
+        blocker = _file_in_the_way(directory)
+        if blocker == directory:
+            why = "a file with that name is in the way"
+        elif blocker is not None:
+            why = f"{blocker} is a file, not a folder"
+        elif isinstance(exc, PermissionError):
+            why = "you are not allowed to write there"
+        else:
+            why = exc.strerror or str(exc)
+        move = "Move that file away, or set" if blocker is not None else "Set"
+        super().__init__(f"Scalpel cannot create its {name} folder {directory}: {why}. "
+                         f"{move} {HOME_ENV} to a folder you can write to.")
+        self.directory = directory
+
+
+def _file_in_the_way(directory: Path) -> Path | None:
+    """``directory`` or the nearest of its parents that exists as something not a folder."""
+    for candidate in (directory, *directory.parents):
+        try:
+            if candidate.exists():
+                return None if candidate.is_dir() else candidate
+        except OSError:
+            return None
+    return None
 
 
 def default_system_config_dir() -> Path:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import PresetError
+from .json_files import (MAX_BYTES_PRESET, MAX_DEPTH, JsonFileError, nesting_depth,
+                         read_json_file)
 from .presets import Preset, preset_from_dict
 
 log = logging.getLogger(__name__)
@@ -61,12 +63,9 @@ class PresetStore:
     @staticmethod
     def _read(path: Path, *, builtin: bool) -> Preset:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PresetError(f"cannot be read ({exc})", file=str(path)) from exc
-        except json.JSONDecodeError as exc:
-            raise PresetError(f"is not valid JSON (line {exc.lineno}: {exc.msg})",
-                              file=str(path)) from exc
+            data = read_json_file(path, max_bytes=MAX_BYTES_PRESET)
+        except JsonFileError as exc:
+            raise PresetError(exc.reason, file=str(path)) from exc
         preset = preset_from_dict(data, file=str(path), builtin=builtin, path=path)
         if preset.id != path.stem:
             raise PresetError(f"is '{preset.id}' but the file is named {path.name}; name the "
@@ -103,11 +102,14 @@ class PresetStore:
                               "make your own version")
         path = self.user_dir / f"{preset.id}.json"
         checked = preset_from_dict(preset.to_dict(), file=str(path), path=path)
-        checked.grammar()  # a schema llama.cpp cannot use is refused now, not at send time
+        text = json.dumps(checked.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        if nesting_depth(text) > MAX_DEPTH:  # it could be saved but never read back
+            raise PresetError(f"is nested too deeply: Scalpel reads preset files nested at "
+                              f"most {MAX_DEPTH} levels", file=str(path),
+                              field="output.json_schema")
         self.user_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(checked.to_dict(), indent=2, ensure_ascii=False) + "\n",
-                       encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
         self._presets[checked.id] = checked
         self.problems = [p for p in self.problems if str(path) not in p]

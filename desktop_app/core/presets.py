@@ -4,7 +4,8 @@ A preset is a small readable JSON file. Built-ins ship in ``resources/presets/``
 people and IT add their own in the config directory (see ``preset_store``).
 ``preset_from_dict`` validates one file's content and names the field at fault;
 ``Preset`` turns a person's text into the messages and ``GenerationParams``
-the engine receives, including a llama.cpp grammar for a JSON-schema output.
+the engine receives, including a JSON schema for the output (checked here in
+Python, turned into a llama.cpp grammar by the engine).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from .engine.types import GenerationParams, Message
 from .errors import PresetError
+from .schema_check import schema_problem
 
 PRESET_FORMAT = 1
 INPUT_PLACEHOLDER = "{input}"
@@ -66,18 +67,13 @@ class Preset:
         system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         return [*system, *history]
 
-    def grammar(self) -> str | None:
-        """GBNF that constrains the answer to ``json_schema``; None without a schema."""
-        if self.json_schema is None:
-            return None
-        return schema_to_grammar(json.dumps(self.json_schema))
-
     def generation_params(self) -> GenerationParams:
         s = self.sampling
         return GenerationParams(max_tokens=self.max_tokens, temperature=s.temperature,
                                 top_p=s.top_p, top_k=s.top_k, min_p=s.min_p,
                                 repeat_penalty=s.repeat_penalty, seed=s.seed,
-                                grammar=self.grammar())
+                                json_schema=(json.dumps(self.json_schema)
+                                             if self.json_schema is not None else None))
 
     # -- files --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -95,22 +91,6 @@ class Preset:
 
     def with_changes(self, **changes: Any) -> "Preset":
         return replace(self, **changes)
-
-
-@lru_cache(maxsize=32)
-def schema_to_grammar(schema_json: str) -> str:
-    """llama.cpp's own JSON-schema-to-GBNF converter (as shipped in llama-cpp-python).
-
-    Object properties keep the schema's order: models fill a title before the
-    details better than the alphabetical order would have them.
-    """
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    try:
-        return json_schema_to_gbnf(schema_json)
-    except Exception as exc:  # the converter raises bare exceptions on odd schemas
-        raise PresetError(f"the JSON schema cannot be turned into a grammar: {exc}",
-                          field="output.json_schema") from exc
 
 
 def preset_from_dict(data: Any, *, file: str, builtin: bool = False,
@@ -153,6 +133,9 @@ def _sampling(reader: "_Reader") -> Sampling:
 def _json_schema(reader: "_Reader") -> dict[str, Any] | None:
     output = reader.section("output")
     schema = output.optional("json_schema", dict, None)
+    if schema is not None and (problem := schema_problem(schema)) is not None:
+        raise PresetError(f"the JSON schema cannot be enforced: {problem}",
+                          file=reader.file, field="output.json_schema")
     if schema is not None and not schema:
         raise PresetError("is empty; remove it or describe the JSON wanted",
                           file=reader.file, field="output.json_schema")

@@ -19,18 +19,22 @@ from .downloads.hub import HubClient
 from .downloads.library import ModelLibrary
 from .downloads.manager import DownloadManager, DownloadStatus
 from .errors import DownloadsDisabledError
-from .engine import LoadOptions
+from .engine import GenerationParams, LoadOptions
 from .engine.process import EngineProcess
+from .model_listing import ModelListing
 from .models import STARTER_SHA256, ModelRef, ModelRegistry
 from .paths import Paths
 from .policy import HashCache, ModelGate, Policy, load_policy
 from .preset_store import PresetStore
 from .presets import Preset
 from .resources import resource_path
-from .settings import Settings, SettingsStore
+from .settings import MAX_RECENT_MODELS, Settings, SettingsStore
+from .settings_service import SettingsService
 
 if TYPE_CHECKING:
+    from .engine.contract import Engine
     from .engine.llama_engine import LlamaEngine
+    from .session import ChatSession
 
 
 @dataclass
@@ -41,12 +45,27 @@ class Services:
     cpu: hardware.CpuInfo
     policy: Policy = field(default_factory=Policy.unmanaged)
     registry: ModelRegistry = field(init=False)
+    models: ModelListing = field(init=False)             # the registry's last listing
+    settings_service: SettingsService = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry = ModelRegistry(self.paths.models_dir,
                                       opened_paths=self.settings.recent_models,
                                       library=self.library, catalog=self.catalog,
                                       provisioned_dirs=self.policy.model_dirs)
+        self.models = ModelListing(self.registry, self.model_allowed)
+        self.settings_service = SettingsService(self.settings_store, self.settings,
+                                                policy_file=self.policy.file)
+        self.settings_service.subscribe(self._on_settings_changed)
+
+    def update_settings(self, **changes) -> frozenset[str]:
+        """Validate, save and announce ``changes`` (see SettingsService.update); raises a
+        ConfigError with a sentence."""
+        return self.settings_service.update(**changes)
+
+    def _on_settings_changed(self, names: frozenset[str]) -> None:
+        if "recent_models" in names:
+            self.registry.opened_paths = list(self.settings.recent_models)
 
     @cached_property
     def model_gate(self) -> ModelGate:
@@ -97,7 +116,13 @@ class Services:
         target = models_dir or self.paths.models_dir
         work_dir = self.downloads_dir if models_dir is None else models_dir / ".partial"
         return DownloadManager(models_dir=target, work_dir=work_dir, hub=self.hub_client(),
-                               on_change=on_change, admit=self.download_admission)
+                               on_change=on_change, admit=self.download_admission,
+                               on_installed=self._on_model_installed)
+
+    def _on_model_installed(self, path: Path) -> None:
+        """On the download worker, before the job reads "done": the listing gets the file."""
+        if self.models.listed:  # nobody listed models yet (the CLI): nothing to keep fresh
+            self.models.refresh()
 
     def download_admission(self, catalog_id: str | None, sha256: str | None) -> None:
         """Raise DownloadsDisabledError unless the policy lets this file be downloaded."""
@@ -111,8 +136,21 @@ class Services:
                            gate=self.model_gate)
 
     def new_engine_process(self) -> EngineProcess:
-        """The GUI's engine: the same API, in a child process a crash cannot take the app with."""
+        """The engine in a child process a crash cannot take the app with (the window's and
+        the terminal chat's)."""
         return EngineProcess(keep_loaded=self.settings.keep_models_loaded, gate=self.model_gate)
+
+    def new_session(self, engine: "Engine", *, store: ChatStore | None = None) -> "ChatSession":
+        """A conversation on ``engine``, saved in the chat store (or ``store``)."""
+        from .session import ChatSession
+
+        return ChatSession(store or self.chat_store, engine, preset_for=self.presets.get,
+                           default_params=self.default_generation_params)
+
+    def default_generation_params(self) -> GenerationParams:
+        """Sampling without a preset: the settings' length and temperature."""
+        return GenerationParams(max_tokens=self.settings.max_tokens,
+                                temperature=self.settings.temperature)
 
     def load_options(self, ref: ModelRef | None = None,
                      preset: Preset | None = None) -> LoadOptions:
@@ -136,8 +174,8 @@ class Services:
         return self.model_gate.verdict_without_reading(ref.path, known)
 
     def usable_models(self) -> list[ModelRef]:
-        """Known models, less those the policy is known to refuse."""
-        return [m for m in self.registry.list() if self.model_allowed(m) is not False]
+        """Known models, less those the policy is known to refuse (from the last listing)."""
+        return self.models.usable()
 
     def can_download(self, entry: CatalogEntry) -> bool:
         return self.policy.downloads_allowed and self.model_gate.allows_digest(entry.sha256)
@@ -153,7 +191,7 @@ class Services:
 
     def no_model_reason(self) -> str:
         """Why ``default_model()`` found nothing, and what to do about it."""
-        if self.registry.list():
+        if self.models.models():
             if self.model_gate.closed_by_problems:
                 return self.model_gate.refusal("the installed models")
             return (f"none of the installed models is on your organization's list of allowed "
@@ -161,12 +199,18 @@ class Services:
         return ("no model is available; pass --model PATH or install the starter model with: "
                 "pip install 'scalpel[starter]'")
 
-    def remember_model(self, ref: ModelRef) -> None:
-        self.settings.last_model = str(ref.path)
+    def remember_model(self, ref: ModelRef) -> bool:
+        """Make ``ref`` the last model used (and a recent file, if opened); True when the
+        listing gained it. Raises a ConfigError (SettingsSaveError: remembered for this run)."""
+        changes: dict[str, object] = {"last_model": str(ref.path)}
         if ref.source == "opened":
-            self.settings.remember_model(str(ref.path))
-            self.registry.opened_paths = list(self.settings.recent_models)
-        self.settings_store.save(self.settings)
+            recent = [p for p in self.settings.recent_models if p != str(ref.path)]
+            changes["recent_models"] = [str(ref.path), *recent][:MAX_RECENT_MODELS]
+        try:
+            self.update_settings(**changes)
+        finally:
+            added = ref.source == "opened" and self.models.include(ref)
+        return added
 
 
 def check_download_allowed(policy: Policy, gate: ModelGate, catalog_id: str | None,

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from ..core.chats import ChatStore, ChatStoreError
 from ..core.chats.transfer import (export_all, export_json, export_markdown, import_all,
-                                        import_json)
+                                        import_json, read_chat_file)
 
 FILTERS = {"md": "Markdown (*.md)", "json": "Scalpel chat (*.json)"}
 
@@ -52,9 +52,9 @@ class ChatFiles:
             if not path:
                 return []
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            self._report(f"{Path(path).name} could not be read as a Scalpel chat file ({exc}).")
+            data = read_chat_file(Path(path))
+        except ChatStoreError as exc:
+            self._report(f"{exc}.")
             return []
         try:
             if isinstance(data, dict) and data.get("format") == "scalpel-backup":

@@ -13,29 +13,27 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QHBoxLayout, QMessageBox, QPushButton, QSplitter, QVBoxLayout,
                                QWidget)
 
-from ..core.chats import ChatStore, ChatStoreError
-from ..core.engine import GenerationParams
-from ..core.presets import Preset
+from ..core.chats import ChatStoreError
+from ..core.errors import ScalpelError
 from .chat_controller import ChatController
 from .chat_files import ChatFiles
 from .sidebar import ChatSidebar
 from .conversation_view import ConversationView
-from .engine_bridge import EngineBridge
 from .prompt_input import PromptInput
+from .session_bridge import SessionBridge
 
 
 class ChatPanel(QSplitter):
     chat_opened = Signal(object)   # ChatSummary of a chat the person opened
 
-    def __init__(self, bridge: EngineBridge, store: ChatStore, *,
-                 params: Callable[[], GenerationParams],
-                 preset_for: Callable[[str | None], Preset | None],
-                 report_error: Callable[[str], None], parent: QWidget | None = None) -> None:
+    def __init__(self, bridge: SessionBridge, *, report_error: Callable[[str], None],
+                 parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
         self.setObjectName("chatSplitter")
-        self._store = store
+        self._store = bridge.session.store
         self._report_error = report_error
         self.editing: int | None = None  # the message being edited, if any
+        self._placeholder = ""           # the message box's hint when not editing
         self.sidebar = ChatSidebar(search=self._search)
         self.view = ConversationView()
         self.prompt = PromptInput()
@@ -43,10 +41,9 @@ class ChatPanel(QSplitter):
         self.send_button.setObjectName("sendButton")
         self.send_button.setAccessibleName("Send or stop")
         self.send_button.setDefault(True)
-        self.chat = ChatController(bridge, self.view, store, params=params,
-                                   preset_for=preset_for, report_error=report_error,
+        self.chat = ChatController(bridge, self.view, report_error=report_error,
                                    restore_prompt=self._restore_prompt, parent=self)
-        self.files = ChatFiles(self, store, report=report_error)
+        self.files = ChatFiles(self, self._store, report=report_error)
         self._lay_out()
         self._connect()
         self.refresh_chats()
@@ -104,6 +101,12 @@ class ChatPanel(QSplitter):
         self.refresh_chats()
         self.prompt.setFocus()
 
+    def set_placeholder(self, text: str) -> None:
+        """The message box's hint (the task's); edit mode shows its own until it ends."""
+        self._placeholder = text
+        if self.editing is None:
+            self.prompt.setPlaceholderText(text)
+
     def _rename_chat(self, chat_id: int, title: str) -> None:
         try:
             self._store.rename_chat(chat_id, title)
@@ -112,12 +115,13 @@ class ChatPanel(QSplitter):
         self.refresh_chats()
 
     def _delete_chat(self, chat_id: int) -> None:
-        if chat_id == self.chat.chat_id:
-            if self.chat.answering:
-                self._report_error("Stop the answer first (Esc), then delete the chat.")
-                return
-            self.chat.open_chat(None)
-        self._store.delete_chat(chat_id)
+        if chat_id == self.chat.chat_id and self.chat.answering:
+            self._report_error("Stop the answer first (Esc), then delete the chat.")
+            return
+        try:
+            self.chat.session.delete_chat(chat_id)
+        except ScalpelError as exc:
+            self._report_error(str(exc))
         self.refresh_chats()
 
     def _search(self, text: str):
@@ -162,6 +166,7 @@ class ChatPanel(QSplitter):
         if self.editing is not None:
             self.editing = None
             self.send_button.setText("Stop" if self.chat.answering else "Send")
+            self.prompt.setPlaceholderText(self._placeholder)
 
     def _delete_message(self, message_id: int) -> None:
         if self._confirm("Delete message", "Delete this message and everything after it in "

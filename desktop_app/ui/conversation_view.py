@@ -19,10 +19,10 @@ from typing import Callable
 
 from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import (QGuiApplication, QPalette, QTextBlockFormat, QTextCharFormat,
-                           QTextCursor)
+                           QTextCursor, QTextDocument)
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
-from ..core.rich_text import CodeBlock, RenderedMessage, escape_plain, render_markdown
+from .rich_text import CodeBlock, RenderedMessage, escape_plain, render_markdown
 
 INSERT_BUDGET_S = 0.008  # a finished answer is inserted in slices this long, between events
 
@@ -95,15 +95,24 @@ class ConversationView(QTextBrowser):
     # -- streaming -------------------------------------------------------------------
     def add_user_message(self, message: ShownMessage) -> None:
         self._clear_placeholder()
-        self._new_block_cursor().insertHtml(self._message_html(message))
+        self._insert_html(self._message_html(message))
         self._scroll_to_bottom()
 
-    def begin_answer(self, speaker: str) -> None:
+    def begin_answer(self, speaker: str, *, message_id: int | None = None,
+                     alternative: tuple[int, int] = (1, 1), note: str | None = None) -> None:
+        """The heading of an answer about to stream (with ‹ n/m › when it is a new version
+        of an earlier one, and ``note`` under it)."""
         self._clear_placeholder()
         cursor = self._end_cursor()
         self._answer_start = cursor.position()
-        cursor = self._new_block_cursor()
-        cursor.insertHtml(self._heading_html(speaker, None))
+        heading = None
+        if message_id is not None:
+            heading = ShownMessage(id=message_id, role="assistant", speaker=speaker, content="",
+                                   alternative=alternative)
+        self._insert_html(self._heading_html(speaker, heading))
+        if note:
+            self._insert_html(self._note_html(note))
+        cursor = self._end_cursor()
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._streamed_chars = 0
         self._scroll_to_bottom()  # a new answer is always shown; streaming then follows it
@@ -144,7 +153,7 @@ class ConversationView(QTextBrowser):
     def _insert_slice(self) -> None:
         started = time.perf_counter()
         while self._pending_html and time.perf_counter() - started < INSERT_BUDGET_S:
-            self._new_block_cursor().insertHtml(self._pending_html.pop(0))
+            self._insert_html(self._pending_html.pop(0))
         if self._pending_html:
             QTimer.singleShot(0, self._insert_slice)
             return
@@ -181,6 +190,9 @@ class ConversationView(QTextBrowser):
                 f"<b style='color:{colour}'>{html.escape(speaker)}</b>"
                 f"<span style='color:{self._muted()}'>{extra}</span></p>")
 
+    def _note_html(self, note: str) -> str:
+        return f"<p style='color:{self._muted()}'><i>{html.escape(note)}</i></p>"
+
     def _message_html(self, message: ShownMessage) -> str:
         return "".join(self._message_parts(message))
 
@@ -191,8 +203,7 @@ class ConversationView(QTextBrowser):
         else:
             body = [f"<p style='margin-top:2px'>{escape_plain(message.content)}</p>"]
         notes = [n for n in (STATUS_NOTES.get(message.status), message.note) if n]
-        note_html = "".join(f"<p style='color:{self._muted()}'><i>{html.escape(n)}</i></p>"
-                            for n in notes)
+        note_html = "".join(self._note_html(n) for n in notes)
         return [self._heading_html(message.speaker, message), *body,
                 note_html + self._actions_html(message)]
 
@@ -259,6 +270,20 @@ class ConversationView(QTextBrowser):
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         return cursor
+
+    def _insert_html(self, fragment: str) -> None:
+        """Append ``fragment`` in a block of its own, keeping its first paragraph's format.
+
+        ``QTextCursor.insertHtml`` merges a fragment's first block into the block it is
+        inserted at, dropping that paragraph's margins (a finished answer lost its spacing
+        until the chat was reopened); the format is put back from a parse of the fragment.
+        """
+        cursor = self._new_block_cursor()
+        first = cursor.position()
+        layout = QTextDocument()
+        layout.setHtml(fragment)
+        cursor.insertHtml(fragment)
+        QTextCursor(self.document().findBlock(first)).setBlockFormat(layout.begin().blockFormat())
 
     def _new_block_cursor(self) -> QTextCursor:
         """At the end, in an empty block: inserted HTML must not merge into the last line."""

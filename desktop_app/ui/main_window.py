@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
@@ -9,32 +10,36 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QToolBar, QVBoxLayout, QWidget
 
 from ..core.catalog import CatalogEntry
-from ..core.engine import GenerationParams, ModelInfo
+from ..core.engine import ModelInfo
 from ..core.errors import ScalpelError
 from ..core.models import ModelRef
 from ..core.presets import Preset
 from ..core.services import Services
 from .chat_panel import ChatPanel
 from .download_bridge import DownloadBridge
-from .engine_bridge import EngineBridge
 from .error_banner import ErrorBanner
 from .managed import ManagedBadge
+from .model_listing_bridge import ModelListingBridge
 from .model_menu import ModelMenu
 from .notice_bar import NoticeBar
+from .session_bridge import SessionBridge
 from .status_line import StatusLine
 from .task_menu import TaskMenu
 from .task_switcher import TaskSwitcher
 from .window_dialogs import WindowDialogs
 from .window_state import restore_window_state, save_window_state
 
+log = logging.getLogger(__name__)
+
 
 class MainWindow(WindowDialogs, QMainWindow):
-    def __init__(self, services: Services, bridge: EngineBridge,
-                 downloads: DownloadBridge) -> None:
+    def __init__(self, services: Services, bridge: SessionBridge,
+                 downloads: DownloadBridge, listing: ModelListingBridge) -> None:
         super().__init__()
         self._services = services
         self.bridge = bridge
         self.downloads = downloads
+        self.listing = listing
         self._loading = False
         self._restarting = False
         self.setWindowTitle("Scalpel")
@@ -42,8 +47,7 @@ class MainWindow(WindowDialogs, QMainWindow):
 
         self.errors = ErrorBanner()
         self.notice = NoticeBar()
-        self.panel = ChatPanel(bridge, services.chat_store, params=self._generation_params,
-                               preset_for=services.presets.get, report_error=self.show_error)
+        self.panel = ChatPanel(bridge, report_error=self.show_error)
         self.chat, self.view = self.panel.chat, self.panel.view
         self.prompt, self.send_button = self.panel.prompt, self.panel.send_button
         self._build_central()
@@ -55,7 +59,8 @@ class MainWindow(WindowDialogs, QMainWindow):
             services, bridge, self.chat, self.notice, download=self._download_entry,
             report_error=self.show_error, parent=self)
         self.tasks_switcher.preset_changed.connect(self._on_preset_changed)
-        self.tasks_switcher.model_request_queued.connect(self.status.show_queued)
+        self.tasks_switcher.model_changed_notice.connect(self._show_model_notice)
+        bridge.model_queued.connect(self.status.show_queued)
         self.tasks.preset_chosen.connect(self.select_preset)
         self.tasks.edit_requested.connect(lambda: self.open_preset_editor())
         self.models_menu.model_chosen.connect(self._on_model_path_chosen)
@@ -65,6 +70,8 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.view.copied.connect(lambda text: self.statusBar().showMessage(text, 2000))
         self.chat.answering_changed.connect(self._on_answering_changed)
         self.chat.reply_stats.connect(self.status.show_reply)
+        self.chat.chat_stats.connect(self.status.show_chat_figures)
+        bridge.notice.connect(self.show_error)
         bridge.model_loading.connect(self._on_model_loading)
         bridge.engine_restarting.connect(self._on_engine_restarting)
         for done in (bridge.text_ready, bridge.reply_finished, bridge.reply_failed):
@@ -72,10 +79,14 @@ class MainWindow(WindowDialogs, QMainWindow):
         bridge.model_loaded.connect(self._on_model_loaded)
         bridge.unloaded.connect(self._on_unloaded)
         bridge.model_load_failed.connect(self._on_model_load_failed)
-        self.downloads.model_installed.connect(self._on_models_changed)
+        self.listing.changed.connect(self._on_models_changed)
+        self.downloads.model_installed.connect(self._on_models_changed)  # listed before "done"
+        self._unsubscribe_settings = services.settings_service.subscribe(self._on_settings_changed)
+        self.listing.wait()  # the first listing, walked on its worker while this was built
         self.refresh_models()
         self._update_controls()
         restore_window_state(self, self.panel, services.settings)
+        self.prompt.setFocus()  # a person who starts typing types a question
 
     # -- layout ----------------------------------------------------------------
     def _build_central(self) -> None:
@@ -153,16 +164,17 @@ class MainWindow(WindowDialogs, QMainWindow):
     # -- models ----------------------------------------------------------------
     def refresh_models(self, select_path: str | None = None) -> None:
         current = select_path or (self.chat.model.path if self.chat.model else None)
-        models = self._services.registry.list()
-        refused = {str(m.path) for m in models if self._services.model_allowed(m) is False}
-        self.models_menu.rebuild(models, current, refused)
+        listing = self._services.models
+        self.models_menu.rebuild(listing.models(), current, listing.refused_paths())
         self.models_menu.set_keep_loaded(
             self._services.settings.keep_models_loaded,
             locked=self._services.policy.is_locked("keep_models_loaded"))
 
     def refresh_presets(self) -> None:
         self.tasks.rebuild(self._services.presets.list())
-        self.tasks.set_current(self.chat.preset.id if self.chat.preset else None)
+        if self.chat.preset is not None:
+            self._on_preset_changed(self._services.presets.get(self.chat.preset.id)
+                                    or self.chat.preset)
 
     @Slot()
     def _on_models_changed(self, *_args) -> None:
@@ -187,9 +199,14 @@ class MainWindow(WindowDialogs, QMainWindow):
 
     @Slot(object)
     def _on_preset_changed(self, preset: Preset) -> None:
+        """The task box and the message box's hint always name the same task."""
         self.tasks.set_current(preset.id)
-        self.prompt.setPlaceholderText(
+        self.panel.set_placeholder(
             f"{preset.name}: {preset.description} (Enter sends, Shift+Enter adds a line)")
+        self.prompt.setFocus()
+
+    def _show_model_notice(self, text: str) -> None:
+        self.notice.show_notice(text, [])
 
     def _download_entry(self, entry: CatalogEntry) -> None:
         self.open_model_manager().download_catalog_entry(entry.id)
@@ -197,9 +214,15 @@ class MainWindow(WindowDialogs, QMainWindow):
     def _set_keep_loaded(self, count: int) -> None:
         if self._services.policy.is_locked("keep_models_loaded"):
             return  # the menu is disabled; a stray trigger must not change a locked value
-        self._services.settings.keep_models_loaded = count
-        self._services.settings_store.save(self._services.settings)
-        self.bridge.set_keep_loaded(count)
+        try:
+            self._services.update_settings(keep_models_loaded=count)
+        except ScalpelError as exc:
+            log.warning("keep loaded: %s", exc)
+            self.show_error(str(exc))
+
+    def _on_settings_changed(self, names: frozenset[str]) -> None:
+        if "keep_models_loaded" in names:
+            self.bridge.set_keep_loaded(self._services.settings.keep_models_loaded)
 
     def open_model_file(self, path: str | None = None) -> None:
         if path is None:
@@ -208,11 +231,11 @@ class MainWindow(WindowDialogs, QMainWindow):
             if not path:
                 return
         try:
-            ref = self._services.registry.resolve(path)
+            ref = self._services.models.resolve(path)
         except ScalpelError as exc:
             self.show_error(str(exc))
             return
-        self.load_model(ref)
+        self.tasks_switcher.choose_by_hand(ref)
 
     @Slot(str)
     def _on_model_path_chosen(self, path: str | None) -> None:
@@ -238,20 +261,18 @@ class MainWindow(WindowDialogs, QMainWindow):
             self.status.set_loading(None)
 
     def _display_name(self, path: str) -> str:
-        for ref in self._services.registry.list():
-            if str(ref.path) == path:
-                return ref.name
-        return Path(path).name
+        ref = self._services.models.find(path)
+        return ref.name if ref else Path(path).name
 
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self._set_loading(False)
-        self.chat.set_model(info)
         self.errors.hide()
         try:
-            self._services.remember_model(self._services.registry.resolve(info.path))
-        except (ScalpelError, OSError):
-            pass  # remembering is a convenience; the model is loaded either way
+            if self._services.remember_model(self._services.models.resolve(info.path)):
+                self.listing.refresh()  # a file opened for the first time
+        except (ScalpelError, OSError) as exc:  # a convenience; the model is loaded either way
+            log.warning("could not remember the model: %s", exc)
         self.refresh_models(select_path=info.path)
         self.status.show_model(info)
         self.setWindowTitle(f"Scalpel — {info.name}")
@@ -260,11 +281,13 @@ class MainWindow(WindowDialogs, QMainWindow):
     def unload_model(self) -> None:
         """Close every model (the engine process ends); the chat stays open."""
         if self.chat.model is not None and not self.chat.answering and not self._loading:
-            self.bridge.unload()
+            try:
+                self.bridge.unload()
+            except ScalpelError as exc:
+                self.show_error(str(exc))
 
     @Slot()
     def _on_unloaded(self) -> None:
-        self.chat.set_model(None)
         self.status.show_still_loaded(None)
         self.statusBar().showMessage("Model unloaded; its memory is free again. "
                                      "Choose a model to go on.", 8000)
@@ -282,10 +305,6 @@ class MainWindow(WindowDialogs, QMainWindow):
         self._update_controls()
 
     # -- chat ------------------------------------------------------------------
-    def _generation_params(self) -> GenerationParams:
-        s = self._services.settings
-        return GenerationParams(max_tokens=s.max_tokens, temperature=s.temperature)
-
     def chat_new(self) -> None:
         self.panel.new_chat()
 
@@ -306,7 +325,7 @@ class MainWindow(WindowDialogs, QMainWindow):
         model = None
         if summary.model:
             try:
-                model = self._services.registry.resolve(summary.model)
+                model = self._services.models.resolve(summary.model)
             except ScalpelError:
                 model = None  # gone since: the task's own model will do
         if summary.preset_id:
@@ -341,7 +360,7 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.details_action.setEnabled(self.chat.model is not None)
         self.unload_action.setEnabled(self.chat.model is not None and not loading
                                       and not answering)
-        self.send_button.setEnabled(answering or (self.chat.model is not None and not loading))
+        self.send_button.setEnabled(answering or self.chat.can_send())
         self.stop_action.setEnabled(answering)
 
     def show_error(self, message: str) -> None:
@@ -349,10 +368,12 @@ class MainWindow(WindowDialogs, QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
         save_window_state(self, self.panel, self._services, open_chat=self.chat.chat_id)
+        self._unsubscribe_settings()
+        self.listing.shutdown()
         for dialog in (self.model_manager, self.preset_editor):
             if dialog is not None:
                 dialog.close()
         self.downloads.shutdown()
-        self.bridge.shutdown()
         self.chat.shutdown()
+        self.bridge.shutdown()
         super().closeEvent(event)

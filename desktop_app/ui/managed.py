@@ -11,8 +11,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QMouseEvent
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
-from ..core.policy import Policy
-from ..policy_commands import format_policy
+from ..core.policy import Policy, format_policy
+from .plain_text import plain_tip
 
 BADGE_TEXT = "Managed by your organization"
 
@@ -44,7 +44,7 @@ class ManagedBadge(QLabel):
         super().__init__(BADGE_TEXT, parent)
         self.setObjectName("managedBadge")
         self.policy, self.unresolved = policy, unresolved
-        self.setToolTip(policy_summary(policy))
+        self.setToolTip(plain_tip(policy_summary(policy)))  # paths and values from a file
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setAccessibleName(BADGE_TEXT)
         self.setVisible(policy.managed)

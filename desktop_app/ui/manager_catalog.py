@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel,
@@ -14,6 +16,7 @@ from ..core.downloads.manager import DownloadStatus
 from ..core.errors import format_size
 from ..core.fit import estimate_fit
 from .manager_common import format_params, make_readonly_table, progress_value
+from .plain_text import plain_label, plain_tip
 
 COLUMNS = ("Name", "Tasks", "Params", "Quant", "Size", "Fit", "License", "Status")
 STATUS_COLUMN = COLUMNS.index("Status")
@@ -31,14 +34,14 @@ class StatusCell(QStackedWidget):
         self.entry_id = entry.id
         self.button = QPushButton("Download")
         self.button.setAccessibleName(f"Download {entry.name}")
-        self.button.setToolTip(f"Download {entry.filename} ({format_size(entry.size_bytes)}) "
-                               f"from {entry.repo}")
+        self.button.setToolTip(plain_tip(f"Download {entry.filename} "
+                                         f"({format_size(entry.size_bytes)}) from {entry.repo}"))
         self.button.clicked.connect(lambda: self.download_clicked.emit(self.entry_id))
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(True)
         self.bar.setAccessibleName(f"Downloading {entry.name}")
-        self.label = QLabel()
+        self.label = plain_label()
         self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         for widget in (self.button, self.bar, self.label):
             self.addWidget(widget)
@@ -105,6 +108,7 @@ class CatalogTab(QWidget):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setMinimumSectionSize(60)
         self.detail = QLabel("Select a model to see what it is good at.")
+        self.detail.setTextFormat(Qt.TextFormat.RichText)
         self.detail.setObjectName("catalogDetail")
         self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -143,9 +147,10 @@ class CatalogTab(QWidget):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, entry.id)
                 if col == 0:
-                    item.setToolTip(f"{entry.description}\n{entry.repo} · {entry.filename}")
+                    item.setToolTip(plain_tip(f"{entry.description}\n{entry.repo} · "
+                                              f"{entry.filename}"))
                 elif col == FIT_COLUMN:
-                    item.setToolTip(fit.detail)
+                    item.setToolTip(plain_tip(fit.detail))
                     if fit.verdict in _FIT_COLORS:
                         item.setForeground(QColor(_FIT_COLORS[fit.verdict]))
                 elif col in (2, 4):
@@ -180,8 +185,8 @@ class CatalogTab(QWidget):
         if not rows:
             return
         entry = self.entries[rows[0].row()]
-        self.detail.setText(
-            f"<b>{entry.name}</b> — {entry.description}<br>"
-            f"<span style='color:#666'>{entry.repo} · {entry.filename} · context "
-            f"{entry.context_length:,} tokens{' · mixture of experts' if entry.moe else ''}"
-            "</span>")
+        self.detail.setText(  # rich text: the entry's words escaped
+            f"<b>{html.escape(entry.name)}</b> — {html.escape(entry.description)}<br>"
+            f"<span style='color:#666'>{html.escape(entry.repo)} · "
+            f"{html.escape(entry.filename)} · context {entry.context_length:,} tokens"
+            f"{' · mixture of experts' if entry.moe else ''}</span>")

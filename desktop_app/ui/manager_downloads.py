@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFrame, QGridLayout, QLabel, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
 
 from ..core.downloads.manager import DownloadStatus
 from .manager_common import progress_text, progress_value
+from .plain_text import plain_label
 
 
 class DownloadRow(QFrame):
@@ -20,13 +23,13 @@ class DownloadRow(QFrame):
         self.finished = False
         self.title = name
         self.setObjectName("downloadRow")
-        self.name = QLabel(f"<b>{name}</b>")
+        self.name = QLabel(f"<b>{html.escape(name)}</b>")  # a file name from the Hub
         self.name.setTextFormat(Qt.TextFormat.RichText)
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setAccessibleName(f"Download progress of {name}")
         self.bar.setFormat("%p%")
-        self.detail = QLabel()
+        self.detail = plain_label()  # progress and error messages quote names
         self.detail.setObjectName("downloadDetail")
         self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from ..core.downloads.hub import RepoFile
 from ..core.errors import format_size
+from .plain_text import plain_label
 
 
 class HubTab(QWidget):
@@ -36,7 +37,7 @@ class HubTab(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.status = QLabel("Type a repository id and press List files.")
+        self.status = plain_label("Type a repository id and press List files.")  # names a repo
         self.status.setObjectName("hubStatus")
         self.download_button = QPushButton("Download")
         self.download_button.setObjectName("hubDownloadButton")

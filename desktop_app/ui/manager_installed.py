@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QPushButton,
 from ..core.errors import format_size
 from ..core.models import ModelRef
 from .manager_common import make_readonly_table
+from .plain_text import plain_tip
 
 COLUMNS = ("Name", "Size", "Source", "Location")
 SHOWN_SOURCES = ("starter", "library", "reference", "provisioned", "opened")
@@ -74,7 +75,7 @@ class InstalledTab(QWidget):
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, str(ref.path))
-                item.setToolTip(str(ref.path))
+                item.setToolTip(plain_tip(str(ref.path)))
                 if col == 1:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QVBoxLayout, QWidget
 
 from ..core.engine import ModelInfo
 from ..core.errors import format_size
+from .plain_text import plain_label
 
 
 def detail_rows(info: ModelInfo, loaded: list[str]) -> list[tuple[str, str]]:
@@ -34,7 +35,7 @@ class ModelDetailsDialog(QDialog):
         form = QFormLayout()
         self.rows = detail_rows(info, loaded)
         for label, value in self.rows:
-            field = QLabel(value)
+            field = plain_label(value)  # the values come from the model's file
             field.setWordWrap(True)
             field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             field.setAccessibleName(label)

@@ -2,7 +2,11 @@
 
 Non-modal. Network and file copies run off the GUI thread (downloads in the
 DownloadManager's worker, listings and imports in a :class:`BackgroundCall`);
-every problem lands in the one error label at the top of the dialog.
+every problem lands in the one error label at the top of the dialog. The
+Installed tab shows the services' model listing, which is refreshed off the GUI
+thread too: by the download worker before a job reads "done", by the import's
+worker, and after a removal. ``models_changed`` says this dialog installed,
+imported or removed a model, once the listing shows it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from .manager_common import BackgroundCall
 from .manager_downloads import DownloadsPanel
 from .manager_hub import HubTab
 from .manager_installed import InstalledTab
+from .model_listing_bridge import ModelListingBridge
+from .plain_text import ask, question_box
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +46,11 @@ class ModelManagerDialog(QDialog):
     import_finished = Signal(str, str)      # path ("" on failure), error message ("" on success)
 
     def __init__(self, services: Services, downloads: DownloadBridge,
-                 parent: QWidget | None = None) -> None:
+                 listing: ModelListingBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._services = services
         self.downloads = downloads
+        self.listing = listing
         self._busy_imports = 0
         self._listing = ""
         self.setObjectName("modelManager")
@@ -91,6 +98,7 @@ class ModelManagerDialog(QDialog):
         self.downloads_panel.cancel_requested.connect(self.cancel_download)
         downloads.changed.connect(self._on_downloads_changed)
         downloads.model_installed.connect(self._on_model_installed)
+        listing.changed.connect(self.refresh)
         self.refresh()
         self._on_downloads_changed(downloads.statuses())
 
@@ -106,8 +114,8 @@ class ModelManagerDialog(QDialog):
 
     # -- state -----------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-read installed models and re-mark the catalog."""
-        models = self._services.registry.list()
+        """Show the last model listing and re-mark the catalog (nothing is walked here)."""
+        models = self._services.models.models()
         store = self._services.library.store
         origins = {}
         for ref in models:
@@ -154,7 +162,7 @@ class ModelManagerDialog(QDialog):
 
     @Slot(str)
     def _on_model_installed(self, path: str) -> None:
-        self.refresh()
+        self.refresh()  # listed already: the download worker refreshed before "done"
         self.models_changed.emit()
 
     # -- downloads ---------------------------------------------------------------
@@ -170,18 +178,14 @@ class ModelManagerDialog(QDialog):
             self.show_error(str(exc))
             return None
         self.clear_error()
-        return self.downloads.download(DownloadRequest(
-            entry.repo, entry.filename, revision=entry.revision,
-            expected_sha256=entry.sha256, catalog_id=entry.id))
+        return self.downloads.download(DownloadRequest.for_entry(entry))
 
     @Slot(str, str)
     def download_repo_file(self, repo: str, filename: str) -> int:
         self.clear_error()
         entry = self._services.catalog.by_file(repo, filename)
-        return self.downloads.download(DownloadRequest(
-            repo, filename, revision=entry.revision if entry else None,
-            expected_sha256=entry.sha256 if entry else None,
-            catalog_id=entry.id if entry else None))
+        return self.downloads.download(DownloadRequest.for_entry(entry) if entry
+                                       else DownloadRequest(repo, filename))
 
     @Slot(int)
     def cancel_download(self, job_id: int) -> None:
@@ -228,9 +232,9 @@ class ModelManagerDialog(QDialog):
                                               "GGUF models (*.gguf);;All files (*)")
         if not path:
             return
-        box = QMessageBox(QMessageBox.Icon.Question, "Import model",
-                          f"Copy {Path(path).name} ({format_size(_size(path))}) into Scalpel's "
-                          "models folder, or use it where it is?", parent=self)
+        box = question_box(self, "Import model",
+                           f"Copy {Path(path).name} ({format_size(_size(path))}) into Scalpel's "
+                           "models folder, or use it where it is?")
         copy = box.addButton("Copy into Scalpel's folder", QMessageBox.ButtonRole.AcceptRole)
         use = box.addButton("Use where it is", QMessageBox.ButtonRole.ActionRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
@@ -245,9 +249,14 @@ class ModelManagerDialog(QDialog):
         self._busy_imports += 1
         QGuiApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
         self.installed_tab.import_button.setEnabled(False)
-        library = self._services.library
-        BackgroundCall.start(lambda: str(library.import_file(Path(path), copy=copy)),
-                             self._on_imported, self._on_import_failed)
+        library, models = self._services.library, self._services.models
+
+        def import_and_list() -> str:  # the listing's change reaches the GUI before the result
+            imported = library.import_file(Path(path), copy=copy)
+            models.refresh()
+            return str(imported)
+
+        BackgroundCall.start(import_and_list, self._on_imported, self._on_import_failed)
 
     def _import_done(self) -> None:
         self._busy_imports -= 1
@@ -294,7 +303,8 @@ class ModelManagerDialog(QDialog):
             self.show_error(f"could not delete {target.name}: {exc.strerror or exc}")
             return None
         self.clear_error()
-        self.refresh()
+        self._services.models.forget(target)  # shown at once (changed follows) ...
+        self.listing.refresh()                # ... then listed afresh off the GUI thread
         self.models_changed.emit()
         return freed
 
@@ -304,10 +314,9 @@ class ModelManagerDialog(QDialog):
         else:
             text = (f"Delete {name}?\n\nThis frees {format_size(_size(path))} of disk space. "
                     "You can download it again later.")
-        answer = QMessageBox.question(
-            self, "Delete model", text,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel)
+        answer = ask(self, "Delete model", text,
+                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                     QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
 
     @Slot(str)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QComboBox, QMenu, QWidget
 
 from ..core.errors import format_size
 from ..core.models import ModelRef
+from .plain_text import plain_tip
 
 KEEP_CHOICES = (1, 2, 3, 4)
 NOT_ALLOWED = "not allowed by your organization"
@@ -66,7 +67,7 @@ class ModelMenu(QObject):
             label = f"{ref.name} — {NOT_ALLOWED}" if refused_here else ref.name
             action = QAction(label, self, checkable=True)
             action.setEnabled(not refused_here)
-            action.setToolTip(f"{ref.path} ({format_size(ref.size_bytes)})")
+            action.setToolTip(plain_tip(f"{ref.path} ({format_size(ref.size_bytes)})"))
             action.setStatusTip(str(ref.path))
             action.triggered.connect(lambda _c=False, path=str(ref.path): self.model_chosen.emit(path))
             self._models.addAction(action)
@@ -87,7 +88,7 @@ class ModelMenu(QObject):
             self.combo.addItem(f"{ref.name} ({NOT_ALLOWED})" if refused_here else ref.name,
                                str(ref.path))
             index = self.combo.count() - 1
-            self.combo.setItemData(index, str(ref.path), Qt.ItemDataRole.ToolTipRole)
+            self.combo.setItemData(index, plain_tip(str(ref.path)), Qt.ItemDataRole.ToolTipRole)
             if refused_here:
                 self.combo.model().item(index).setEnabled(False)
         if not models:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem
 
 from ..core.catalog import Catalog
 from ..core.errors import format_size
+from .plain_text import plain_tip
 
 MODEL_ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -83,7 +84,7 @@ class PreferredModelsEditor(QWidget):
             text += " · installed"
         item = QListWidgetItem(text)
         item.setData(MODEL_ID_ROLE, model_id)
-        item.setToolTip(tip)
+        item.setToolTip(plain_tip(tip))  # ids and descriptions come from preset files
         flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
         if not self._read_only:
             flags |= Qt.ItemFlag.ItemIsUserCheckable

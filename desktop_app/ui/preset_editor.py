@@ -23,6 +23,7 @@ from ..core.errors import PresetError, ScalpelError
 from ..core.preset_store import PresetStore
 from ..core.presets import Preset
 from .error_banner import ErrorBanner
+from .plain_text import ask, plain_tip
 from .preset_form import FIELD_LABELS, FormError, PresetForm
 from .preset_icons import preset_icon
 
@@ -137,7 +138,7 @@ class PresetEditorDialog(QDialog):
                                        f"{preset.name}  (built-in)" if preset.builtin
                                        else preset.name)
                 item.setData(PRESET_ID_ROLE, preset.id)
-                item.setToolTip(preset.description or preset.name)
+                item.setToolTip(plain_tip(preset.description or preset.name))
                 self.preset_list.addItem(item)
             row = self._row_of(keep)
             if row < 0 and self.preset_list.count():
@@ -204,10 +205,9 @@ class PresetEditorDialog(QDialog):
         return True
 
     def _confirm(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self, title, text,
-                                      QMessageBox.StandardButton.Yes
-                                      | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
+        answer = ask(self, title, text,
+                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                     QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
     def _fail(self, exc: Exception) -> None:

@@ -1,7 +1,8 @@
 """The chat list: newest first, with full-text search across every chat.
 
 While the search box has text the list shows the matching messages instead
-(chat title, then the snippet with the matched words in bold); choosing one
+(chat title, then the snippet with only the matched words in bold, everything
+else shown as the text it is); choosing one
 opens that chat at that message. F2 or a double-click renames a chat in
 place; Del or the context menu deletes it after a confirmation.
 """
@@ -16,6 +17,8 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu,
                                QMessageBox, QPushButton, QVBoxLayout, QWidget)
+
+from .plain_text import ask, plain_tip
 
 CHAT_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -99,8 +102,9 @@ class ChatSidebar(QWidget):
             for chat in chats:
                 item = QListWidgetItem(chat.title)
                 item.setData(CHAT_ROLE, chat.id)
-                item.setToolTip(f"{chat.title}\n{when(chat.updated_at)} · "
-                                f"{chat.message_count} message{'s' * (chat.message_count != 1)}")
+                item.setToolTip(plain_tip(
+                    f"{chat.title}\n{when(chat.updated_at)} · "
+                    f"{chat.message_count} message{'s' * (chat.message_count != 1)}"))
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
                 self.chats.addItem(item)
                 if chat.id == current_id:
@@ -137,8 +141,9 @@ class ChatSidebar(QWidget):
             self.delete_requested.emit(item.data(CHAT_ROLE))
 
     def _confirm_delete(self, title: str) -> bool:
-        answer = QMessageBox.question(self, "Delete chat",
-                                      f"Delete the chat “{title}”? This cannot be undone.")
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+        answer = ask(self, "Delete chat", f"Delete the chat “{title}”? This cannot be undone.",
+                     buttons, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
     def _context_menu(self, position) -> None:
@@ -166,13 +171,12 @@ class ChatSidebar(QWidget):
             return
         hits = self._search(text)
         for hit in hits:
-            snippet = html.escape(hit.snippet).replace("[", "<b>").replace("]", "</b>")
             item = QListWidgetItem()
             item.setData(CHAT_ROLE, hit.chat_id)
             item.setData(MESSAGE_ROLE, hit.message_id)
-            item.setToolTip(hit.chat_title)
+            item.setToolTip(plain_tip(hit.chat_title))
             self.results.addItem(item)
-            label = _rich_label(f"<b>{html.escape(hit.chat_title)}</b><br>{snippet}")
+            label = _rich_label(f"<b>{html.escape(hit.chat_title)}</b><br>{snippet_html(hit)}")
             item.setSizeHint(label.sizeHint())
             self.results.setItemWidget(item, label)
         if not hits:
@@ -185,6 +189,12 @@ class ChatSidebar(QWidget):
         chat_id = item.data(CHAT_ROLE)
         if chat_id is not None:
             self.hit_selected.emit(chat_id, item.data(MESSAGE_ROLE))
+
+
+def snippet_html(hit) -> str:
+    """A search hit's snippet as rich text: every piece escaped, only the matches bold."""
+    return "".join(f"<b>{html.escape(text)}</b>" if matched else html.escape(text)
+                   for text, matched in hit.parts())
 
 
 def _rich_label(markup: str) -> QLabel:

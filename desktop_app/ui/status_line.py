@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar
+from PySide6.QtWidgets import QProgressBar, QSizePolicy, QStatusBar
 
 from ..core.engine import ModelInfo, ReplyStats
+from .plain_text import plain_label, plain_tip
 
 
 class StatusLine:
@@ -13,11 +14,11 @@ class StatusLine:
         self.loading_bar.setRange(0, 0)  # busy: llama.cpp reports no load progress here
         self.loading_bar.setMaximumWidth(90)
         self.loading_bar.setAccessibleName("Loading model")
-        self.loading_label = QLabel()
+        self.loading_label = plain_label()  # model names come from their files
         self.loading_label.setAccessibleName("Model being loaded")
-        self.model = QLabel("No model loaded")
+        self.model = plain_label("No model loaded")
         self.model.setAccessibleName("Model in use")
-        self.speed, self.ttft = QLabel(), QLabel()
+        self.speed, self.ttft = plain_label(), plain_label()
         self.context = QProgressBar()  # the context meter: how full the model's window is
         self.context.setAccessibleName("Context used")
         self.context.setMinimumWidth(180)
@@ -52,7 +53,8 @@ class StatusLine:
         threads = f"{info.n_threads} thread{'s' if info.n_threads != 1 else ''}"
         self.model.setText(f"{info.name} · {info.quantization} · context "
                            f"{info.context_size:,} · {threads}{chosen}")
-        self.model.setToolTip(f"Chat template: {info.chat_template} (Ctrl+I for details)")
+        self.model.setToolTip(plain_tip(f"Chat template: {info.chat_template} "
+                                        "(Ctrl+I for details)"))
 
     def show_still_loaded(self, info: ModelInfo | None) -> None:
         self.model.setText(f"{info.name} (still loaded)" if info else "No model loaded")
@@ -62,6 +64,19 @@ class StatusLine:
 
     def show_answering(self) -> None:
         self.speed.setText("answering…")
+        self.ttft.setText("")  # the previous answer's figure does not describe this one
+
+    def show_chat_figures(self, stats: ReplyStats | None) -> None:
+        """The figures of the chat just shown: its last answer's, or none at all."""
+        if stats is not None and stats.context_size:
+            self.show_reply(stats)
+            return
+        if self.speed.text() != "answering…":
+            self.speed.setText("")
+        self.ttft.setText("")
+        self.context.setValue(0)
+        self.context.setFormat("context –")
+        self.context.setToolTip("")
 
     def answer_ended(self) -> None:
         """An answer that failed leaves no figures; "answering…" must not stay."""

@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QComboBox, QMenu, QWidget
 
 from ..core.presets import Preset
+from .plain_text import plain_tip
 from .preset_icons import preset_icon
 
 SHORTCUT_COUNT = 9
@@ -48,7 +49,7 @@ class TaskMenu(QObject):
         for index, preset in enumerate(presets):
             action = QAction(preset_icon(preset.icon), preset.name, self)
             action.setCheckable(True)
-            action.setToolTip(preset.description)
+            action.setToolTip(plain_tip(preset.description))
             action.setStatusTip(preset.description)
             if index < SHORTCUT_COUNT:
                 action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
@@ -58,7 +59,8 @@ class TaskMenu(QObject):
             self.menu.addAction(action)
             self.actions[preset.id] = action
             self.combo.addItem(preset_icon(preset.icon), preset.name, preset.id)
-            self.combo.setItemData(index, preset.description, Qt.ItemDataRole.ToolTipRole)
+            self.combo.setItemData(index, plain_tip(preset.description),
+                                   Qt.ItemDataRole.ToolTipRole)
         self.menu.addSeparator()
         self.menu.addAction(self.edit_action)
         if self._current:

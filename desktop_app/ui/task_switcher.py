@@ -3,8 +3,8 @@
 Choosing a preset sets the chat's prompt and sampling at once, then brings
 the model the preset prefers: loaded in the background if installed (the
 conversation stays on screen), offered for download if not, with a notice
-saying which model answers meanwhile. A load asked for while the engine is
-busy waits for it; only the latest such request is kept.
+saying which model answers meanwhile. A model the person chose by hand stays
+until a task with another model is chosen, and a notice then says so.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from ..core.presets import Preset
 from ..core.services import Services
 from ..core.task_models import choose_model_for
 from .chat_controller import ChatController
-from .engine_bridge import EngineBridge
 from .notice_bar import NoticeBar
+from .session_bridge import SessionBridge
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,9 @@ DOWNLOAD, KEEP = "Download", "Keep current model"
 
 class TaskSwitcher(QObject):
     preset_changed = Signal(object)      # Preset
-    model_request_queued = Signal(str)   # name of the model that loads after the answer
+    model_changed_notice = Signal(str)   # a task replaced the model the person had chosen
 
-    def __init__(self, services: Services, bridge: EngineBridge, chat: ChatController,
+    def __init__(self, services: Services, bridge: SessionBridge, chat: ChatController,
                  notice: NoticeBar, *, download: Callable[[CatalogEntry], None],
                  report_error: Callable[[str], None], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -45,42 +45,57 @@ class TaskSwitcher(QObject):
         self._notice = notice
         self._download = download
         self._report_error = report_error
-        self._pending: tuple[ModelRef, LoadOptions] | None = None
+        self._by_hand: ModelRef | None = None  # a model the person chose themselves
         self._declined: set[str] = set()     # catalog ids the person chose not to download
         self._awaited: set[str] = set()      # catalog ids being downloaded for a task
-        bridge.model_loaded.connect(self._run_pending)
-        bridge.model_load_failed.connect(self._run_pending)
-        chat.answering_changed.connect(lambda answering: answering or self._run_pending())
 
     # -- tasks ----------------------------------------------------------------------
     def apply_preset(self, preset_id: str, *, model: ModelRef | None = None) -> Preset | None:
-        """Make ``preset_id`` the chat's task and bring its model (or ``model``)."""
+        """Make ``preset_id`` the chat's task and bring its model (or ``model``, a chat's
+        own). A model the person chose by hand stays until a task with another model is
+        chosen; then a notice says which model answers now."""
         preset = self._services.presets.get(preset_id) or self._services.presets.default()
         if preset is None:
             self._report_error("No task presets could be loaded; see the log for details.")
             return None
+        same_task = self._chat.preset is not None and self._chat.preset.id == preset.id
         self._chat.set_preset(preset)
         self._remember(preset)
         self._notice.hide()
         self.preset_changed.emit(preset)
         if model is not None:
+            self._by_hand = None
             self.request_model(model)
-        else:
+        elif not same_task or self._chat.model is None:
             self._bring_model_for(preset)
         return preset
 
+    def choose_by_hand(self, ref: ModelRef) -> None:
+        """The person picked ``ref`` (model menu, Open model file): it answers from now on."""
+        self._by_hand = ref
+        self.request_model(ref)
+
     def _remember(self, preset: Preset) -> None:
-        settings = self._services.settings
-        if settings.last_preset != preset.id:
-            settings.last_preset = preset.id
-            try:
-                self._services.settings_store.save(settings)
-            except OSError as exc:
-                log.warning("could not save the chosen task: %s", exc)
+        try:
+            self._services.update_settings(last_preset=preset.id)
+        except ScalpelError as exc:
+            log.warning("could not remember the chosen task: %s", exc)
+            self._report_error(str(exc))
 
     def _bring_model_for(self, preset: Preset) -> None:
         choice = choose_model_for(preset, self._services.usable_models(), self._services.catalog)
-        target = choice.ref or self._current_ref() or self._services.default_model()
+        hand = self._by_hand
+        if hand is not None:
+            if choice.ref is None or choice.ref.path.resolve() == hand.path.resolve():
+                target = hand
+            else:
+                target = choice.ref
+                self._by_hand = None
+                self.model_changed_notice.emit(
+                    f"{preset.name} answers with {choice.ref.name} now (you had chosen "
+                    f"{hand.name}; pick it again in the model box to keep it).")
+        else:
+            target = choice.ref or self._current_ref() or self._services.default_model()
         if target is not None:
             self.request_model(target)
         if (choice.missing and choice.missing.id not in self._declined | self._awaited
@@ -112,24 +127,12 @@ class TaskSwitcher(QObject):
 
     # -- models ---------------------------------------------------------------------
     def request_model(self, ref: ModelRef) -> None:
-        """Load ``ref`` with the task's options, now or as soon as the engine is free."""
+        """Load ``ref`` with the task's options; the session runs it when the engine is
+        free (after an answer, only the latest such request)."""
         options = self._services.load_options(ref, self._chat.preset)
         if self._is_loaded(ref, options):
-            self._pending = None
             return
-        if self._bridge.busy or self._chat.answering:
-            self._pending = (ref, options)
-            self.model_request_queued.emit(ref.name)
-            return
-        self._pending = None
         self._bridge.load(str(ref.path), options, ref.name)
-
-    def _run_pending(self, *_args) -> None:
-        if self._pending is None or self._bridge.busy or self._chat.answering:
-            return
-        ref, _options = self._pending
-        self._pending = None
-        self.request_model(ref)
 
     def _is_loaded(self, ref: ModelRef, options: LoadOptions) -> bool:
         info: ModelInfo | None = self._chat.model
@@ -143,6 +146,6 @@ class TaskSwitcher(QObject):
         if info is None:
             return None
         try:
-            return self._services.registry.resolve(info.path)
+            return self._services.models.resolve(info.path)
         except ScalpelError:
             return None

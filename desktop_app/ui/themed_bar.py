@@ -24,6 +24,7 @@ class ThemedBar(QFrame):
         self.setAccessibleName(accessible_name)
         self._apply_colours()
         self._label = QLabel(self)
+        self._label.setTextFormat(Qt.TextFormat.PlainText)  # messages quote names and files
         self._label.setWordWrap(True)
         self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._layout = QHBoxLayout(self)

@@ -1,7 +1,8 @@
 """The main window's secondary windows: model manager, preset editor, model details.
 
 A mixin of ``MainWindow``: it uses the window's ``_services``, ``downloads``,
-``bridge``, ``chat``, ``tasks`` and ``show_error``.
+``listing``, ``bridge``, ``chat``, ``tasks`` and ``show_error``. The window hears of
+model changes from the listing itself, not from the manager.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ class WindowDialogs:
         if self.model_manager is None:
             from .model_manager import ModelManagerDialog
 
-            self.model_manager = ModelManagerDialog(self._services, self.downloads, self)
-            self.model_manager.models_changed.connect(self._on_models_changed)
+            self.model_manager = ModelManagerDialog(self._services, self.downloads,
+                                                    self.listing, self)
         else:
             self.model_manager.refresh()
         self.model_manager.show()
@@ -37,7 +38,7 @@ class WindowDialogs:
             self._services.presets.reload()  # files may have changed outside the app
             self.preset_editor = PresetEditorDialog(
                 self._services.presets, self._services.catalog,
-                installed_ids=lambda: {ref.id for ref in self._services.registry.list()},
+                installed_ids=lambda: {ref.id for ref in self._services.models.models()},
                 select=self.tasks.current(), parent=self)
             self.preset_editor.presets_changed.connect(self._on_presets_edited)
         self.preset_editor.show()

@@ -7,6 +7,7 @@ import logging
 from PySide6.QtCore import QByteArray
 from PySide6.QtWidgets import QMainWindow, QSplitter
 
+from ..core.errors import ScalpelError
 from ..core.services import Services
 from ..core.settings import Settings
 
@@ -23,11 +24,10 @@ def restore_window_state(window: QMainWindow, splitter: QSplitter, settings: Set
 
 def save_window_state(window: QMainWindow, splitter: QSplitter, services: Services, *,
                       open_chat: int | None) -> None:
-    settings = services.settings
-    settings.window_geometry = bytes(window.saveGeometry().toBase64()).decode("ascii")
-    settings.splitter_sizes = list(splitter.sizes())
-    settings.last_chat_id = open_chat
+    """Kept through the settings service; a failure is logged (the window is closing)."""
     try:
-        services.settings_store.save(settings)
-    except OSError as exc:
+        services.update_settings(
+            window_geometry=bytes(window.saveGeometry().toBase64()).decode("ascii"),
+            splitter_sizes=list(splitter.sizes()), last_chat_id=open_chat)
+    except ScalpelError as exc:
         log.warning("could not save the window's state: %s", exc)

@@ -20,6 +20,7 @@ from typing import Iterator
 
 from ..errors import ScalpelError
 from .schema import LATEST_VERSION, migrate, schema_version
+from .search_hits import HIT_END, HIT_START, SearchHit, markers_absent_from, split_marked
 
 
 class ChatStoreError(ScalpelError):
@@ -50,15 +51,6 @@ class StoredMessage:
     status: str
     created_at: float
     finished_at: float | None
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    chat_id: int
-    chat_title: str
-    message_id: int
-    role: str
-    snippet: str  # matches wrapped in [ and ]
 
 
 BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another window's or process's write
@@ -113,14 +105,23 @@ class ChatStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. SQLite's failures (a full disk, a read-only file) come
+        out as a ChatStoreError that says what happened and what to do."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise write_error(self.file, exc) from exc
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
@@ -278,14 +279,52 @@ class ChatStore:
         match = " ".join(f'"{w}"*' for w in words)
         rows = self._read(
             "SELECT m.chat_id, c.title, m.id, m.role, "
-            "snippet(messages_fts, 0, '[', ']', '…', 12) "
+            "snippet(messages_fts, 0, ?, ?, '…', 12), instr(m.content, ?) + instr(m.content, ?) "
             "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
             "JOIN chats c ON c.id = m.chat_id WHERE messages_fts MATCH ? "
-            "ORDER BY m.created_at DESC LIMIT ?", (match, limit))
-        return [SearchHit(*row) for row in rows]
+            "ORDER BY m.created_at DESC LIMIT ?",
+            (HIT_START, HIT_END, HIT_START, HIT_END, match, limit))
+        hits = []
+        for chat_id, title, message_id, role, marked, holds_a_marker in rows:
+            start, end = HIT_START, HIT_END
+            if holds_a_marker:  # mark this message's matches with characters it lacks
+                content = self._read("SELECT content FROM messages WHERE id = ?", (message_id,))
+                start, end = markers_absent_from(content[0][0] if content else "")
+                again = self._read(
+                    "SELECT snippet(messages_fts, 0, ?, ?, '…', 12) FROM messages_fts "
+                    "WHERE messages_fts MATCH ? AND rowid = ?", (start, end, match, message_id))
+                if not again:
+                    continue  # deleted meanwhile
+                marked = again[0][0]
+            hits.append(SearchHit(chat_id, title, message_id, role,
+                                  *split_marked(marked, start, end)))
+        return hits
 
     def integrity_ok(self) -> bool:
         return self._read("PRAGMA integrity_check")[0][0] == "ok"
+
+
+class ChatStoreFullError(ChatStoreError):
+    """The disk holding the chats is full."""
+
+
+class ChatStoreReadOnlyError(ChatStoreError):
+    """The chats file or its folder cannot be written."""
+
+
+def write_error(file: Path, exc: sqlite3.Error) -> ChatStoreError:
+    """The sentence for a failed write to the chat database."""
+    text = str(exc).lower()
+    if "full" in text or getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+        return ChatStoreFullError(f"The disk is full, so the chat could not be saved. Free "
+                                  f"some space on the disk that holds {file.parent} and go on.")
+    if "readonly" in text or "read-only" in text or "permission" in text:
+        return ChatStoreReadOnlyError(f"{file} cannot be written (the file or its folder is "
+                                      "read-only), so new messages are not saved.")
+    if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+        return ChatStoreError(f"{file} is held locked by another program; close it and try "
+                              "again")
+    return ChatStoreError(f"The chat could not be saved ({exc}).")
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

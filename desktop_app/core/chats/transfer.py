@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+from pathlib import Path
 from typing import Any
 
+from ..json_files import MAX_BYTES_CHATS, JsonFileError, read_json_file
 from .store import ChatStore, ChatStoreError, ChatSummary
 
 CHAT_FORMAT, BACKUP_FORMAT, VERSION = "scalpel-chat", "scalpel-backup", 1
@@ -56,15 +59,15 @@ def import_json(store: ChatStore, data: Any) -> ChatSummary:
              chat["updated_at"])).lastrowid
         new_ids: dict[int, int] = {}
         for m in messages:
-            if m["parent_id"] is not None and m["parent_id"] not in new_ids:
+            if m.get("parent_id") is not None and m["parent_id"] not in new_ids:
                 raise ChatStoreError("the file's messages are out of order (a reply comes "
                                      "before its question)")
             new_ids[m["id"]] = db.execute(
                 "INSERT INTO messages (chat_id, parent_id, role, content, model, preset_id, "
                 "stats, status, created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (chat_id, new_ids.get(m["parent_id"]), m["role"], m["content"], m.get("model"),
-                 m.get("preset_id"), _stats_text(m.get("stats")), m.get("status", "complete"),
-                 m["created_at"], m.get("finished_at"))).lastrowid
+                (chat_id, new_ids.get(m.get("parent_id")), m["role"], m["content"],
+                 m.get("model"), m.get("preset_id"), _stats_text(m.get("stats")),
+                 m.get("status") or "complete", m["created_at"], m.get("finished_at"))).lastrowid
         db.execute("UPDATE chats SET current_leaf_id = ? WHERE id = ?",
                    (new_ids.get(leaf), chat_id))
     return store.get_chat(chat_id)
@@ -86,6 +89,36 @@ def import_all(store: ChatStore, data: Any) -> list[ChatSummary]:
     return [import_json(store, chat) for chat in chats]
 
 
+def read_chat_file(path: Path) -> Any:
+    """The JSON of a chat export or backup, bounded in size and depth (``json_files``)."""
+    try:
+        return read_json_file(path, max_bytes=MAX_BYTES_CHATS)
+    except JsonFileError as exc:
+        raise ChatStoreError(f"{Path(path).name} could not be read as a Scalpel chat file: it "
+                             f"{exc.reason}") from exc
+
+
+# field -> accepted JSON types (a bool is never a number); absent optional fields are null
+_NUMBER, _NULL = (int, float), type(None)
+_CHAT_TYPES = {"title": (str,), "preset_id": (str, _NULL), "model": (str, _NULL),
+               "created_at": (*_NUMBER, _NULL), "updated_at": (*_NUMBER, _NULL)}
+_MESSAGE_TYPES = {"id": (int,), "parent_id": (int, _NULL), "role": (str,), "content": (str,),
+                  "model": (str, _NULL), "preset_id": (str, _NULL), "status": (str, _NULL),
+                  "created_at": _NUMBER, "finished_at": (*_NUMBER, _NULL)}
+_REQUIRED = ("id", "role", "content", "created_at")
+
+
+def _bad_field(record: dict, types: dict[str, tuple[type, ...]]) -> str | None:
+    """The first field of ``record`` whose value has the wrong type, or None."""
+    for name, kinds in types.items():
+        value = record.get(name)
+        if (isinstance(value, bool) or not isinstance(value, kinds)
+                or isinstance(value, float) and not math.isfinite(value)
+                or isinstance(value, int) and abs(value) >= 2**63):  # beyond SQLite's integers
+            return name
+    return None
+
+
 def _checked(data: Any) -> tuple[dict, list[dict], int | None]:
     if not isinstance(data, dict) or data.get("format") != CHAT_FORMAT:
         raise ChatStoreError("this is not a Scalpel chat file (the format marker is missing)")
@@ -95,26 +128,38 @@ def _checked(data: Any) -> tuple[dict, list[dict], int | None]:
     chat, messages = data.get("chat"), data.get("messages")
     if not isinstance(chat, dict) or not isinstance(chat.get("title"), str):
         raise ChatStoreError("the chat file has no chat title")
+    if (name := _bad_field(chat, _CHAT_TYPES)) is not None:
+        raise ChatStoreError(f"the chat's '{name}' is not valid")
     if not isinstance(messages, list):
         raise ChatStoreError("the chat file has no list of messages")
+    seen: set[int] = set()
     for index, m in enumerate(messages):
         if not isinstance(m, dict):
             raise ChatStoreError(f"message #{index + 1} is not an object")
-        for name, kinds in (("id", int), ("role", str), ("content", str),
-                            ("created_at", (int, float))):
-            if not isinstance(m.get(name), kinds):
+        for name in _REQUIRED:
+            if m.get(name) is None:
                 raise ChatStoreError(f"message #{index + 1} has no valid '{name}'")
+        if (name := _bad_field(m, _MESSAGE_TYPES)) is not None:
+            raise ChatStoreError(f"message #{index + 1} has no valid '{name}'")
+        if m["id"] in seen:
+            raise ChatStoreError(f"message #{index + 1} repeats the id {m['id']}")
+        seen.add(m["id"])
         if m["role"] not in ("system", "user", "assistant"):
             raise ChatStoreError(f"message #{index + 1} has an unknown role {m['role']!r}")
-        if m.get("status", "complete") not in ("complete", "partial", "cancelled", "failed"):
+        if (m.get("status") or "complete") not in ("complete", "partial", "cancelled", "failed"):
             raise ChatStoreError(f"message #{index + 1} has an unknown status")
+    leaf = data.get("current_leaf_id")
+    if isinstance(leaf, bool) or not isinstance(leaf, (int, _NULL)):
+        raise ChatStoreError("the chat file's 'current_leaf_id' is not a message id")
     for record in (chat, *messages):
         for name in _TEXT_FIELDS:
             if isinstance(record.get(name), str):
                 record[name] = _LONE_SURROGATE.sub("\ufffd", record[name])
-    chat.setdefault("created_at", 0.0)
-    chat.setdefault("updated_at", chat["created_at"])
-    return chat, messages, data.get("current_leaf_id")
+    if chat.get("created_at") is None:
+        chat["created_at"] = 0.0
+    if chat.get("updated_at") is None:
+        chat["updated_at"] = chat["created_at"]
+    return chat, messages, leaf
 
 
 def _stats_text(stats: Any) -> str | None:

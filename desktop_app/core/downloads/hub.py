@@ -54,8 +54,10 @@ class HubClient:
         self.proxy, self.ca_bundle = proxy, ca_bundle
 
     def _prepare_network(self) -> None:
+        from ..logs import into_log_file_only
         from .network import use_network_settings
 
+        into_log_file_only("huggingface_hub")  # its warnings: to scalpel.log, not the terminal
         use_network_settings(proxy=self.proxy, ca_bundle=self.ca_bundle)
 
     @property

@@ -25,7 +25,7 @@ from .installed import InstalledStore, destination_for
 from .transfer import PartialFile, TransferPolicy, TransferProgress
 
 if TYPE_CHECKING:
-    from ..catalog import Catalog
+    from ..catalog import Catalog, CatalogEntry
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,13 @@ class DownloadRequest:
     revision: str | None = None
     expected_sha256: str | None = None
     catalog_id: str | None = None
+
+    @classmethod
+    def for_entry(cls, entry: "CatalogEntry", *, revision: str | None = None) -> "DownloadRequest":
+        """A catalog model's file at its pinned revision (or ``revision``), checked against
+        the catalog's sha256."""
+        return cls(entry.repo, entry.filename, revision=revision or entry.revision,
+                   expected_sha256=entry.sha256, catalog_id=entry.id)
 
 
 @dataclass(frozen=True)
@@ -70,14 +77,18 @@ class DownloadManager:
     def __init__(self, *, models_dir: Path, work_dir: Path, hub: HubClient,
                  policy: TransferPolicy = TransferPolicy(),
                  on_change: Callable[[DownloadStatus], None] | None = None,
-                 admit: Callable[[str | None, str | None], None] | None = None) -> None:
+                 admit: Callable[[str | None, str | None], None] | None = None,
+                 on_installed: Callable[[Path], None] | None = None) -> None:
         """``admit(catalog_id, sha256)`` raises to refuse a download (the organization's
-        policy); sha256 is None while unknown, and "" once the Hub did not give one."""
+        policy); sha256 is None while unknown, and "" once the Hub did not give one.
+        ``on_installed(path)`` runs on the worker after a queued download is installed,
+        before its status reads "done" (the model listing is refreshed there)."""
         self.models_dir, self.work_dir, self.hub = Path(models_dir), Path(work_dir), hub
         self.installed = InstalledStore(self.models_dir)
         self.policy = policy
         self._admit = admit or (lambda catalog_id, sha256: None)
         self._on_change = on_change
+        self._on_installed = on_installed
         self._jobs: dict[int, _Job] = {}
         self._ids = itertools.count(1)
         self._queue: queue.Queue[int | None] = queue.Queue()
@@ -228,6 +239,11 @@ class DownloadManager:
             self._update(job_id, state="failed",
                          error=str(DownloadError(f"the download failed ({type(exc).__name__})")))
         else:
+            if self._on_installed is not None:
+                try:
+                    self._on_installed(path)
+                except Exception:  # noqa: BLE001 - the file is installed either way
+                    log.exception("after installing %s", path)
             self._update(job_id, state="done", path=str(path), eta_s=0.0,
                          downloaded=self.status(job_id).total or path.stat().st_size)
 

@@ -1,9 +1,10 @@
 """The inference engine: one GGUF model in llama.cpp, driven by messages.
 
-API (plain data in and out, so it can move to a child process unchanged):
-``load(path, options) -> ModelInfo``, ``generate(messages, params) ->
-Iterator[TextDelta | ReplyFinished]``, ``cancel()`` (from any thread),
-``render_prompt(messages)``, ``unload()``, ``stats() -> dict``.
+It satisfies the engine contract (contract.py): ``load(path, options) ->
+ModelInfo``, ``generate(messages, params) -> Generation`` (a per-request handle
+of TextDelta ... ReplyFinished events), ``cancel()``, ``unload()``,
+``loaded_models()``, ``stats()``; plus ``render_prompt`` and
+``count_prompt_tokens``, which only a local engine can answer.
 
 ``keep_loaded`` models stay open (default 1); loading one of them again is
 instant. Idle ones are closed first when free memory runs short.
@@ -21,6 +22,7 @@ import contextlib
 import logging
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -32,6 +34,8 @@ from .llama_log import install_log_bridge
 from .history_fit import HistoryFitter
 from .loaded_model import LoadedModel, ModelPool, file_identity
 from .context_cells import FIRST_CELLS
+from .contract import Generation, cancelled_before_start
+from .grammar import grammar_for
 from .memory_check import check_memory
 from .prompt import ChatPromptFormatter, RenderedPrompt, StopMatcher
 from .templates import choose_chat_template, vocab_has_token
@@ -69,10 +73,11 @@ class LlamaEngine:
         self._model: LoadedModel | None = None
         self._pool = ModelPool(keep=keep_loaded, memory=memory)
         self._fitter = HistoryFitter()
-        self._cancel = threading.Event()
+        self._active: Generation | None = None  # the request being answered
         self._busy = threading.Lock()
         self._last_stats: ReplyStats | None = None
         self._abort_cb = None
+        self.on_restart = None  # the contract's; an engine in this process never restarts
 
     # -- loading -----------------------------------------------------------
     @property
@@ -216,7 +221,9 @@ class LlamaEngine:
     # -- generating --------------------------------------------------------
     def cancel(self) -> None:
         """Stop the running generation (thread-safe; a no-op when idle)."""
-        self._cancel.set()
+        active = self._active
+        if active is not None:
+            active.cancel()
 
     def render_prompt(self, messages: list[Message]) -> RenderedPrompt:
         """The exact text (and stop strings) the active model would be given."""
@@ -227,24 +234,32 @@ class LlamaEngine:
         return len(self._tokenize(model, model.formatter.render(messages).text))
 
     def generate(self, messages: list[Message],
-                 params: GenerationParams = GenerationParams()) -> Iterator[EngineEvent]:
-        """Stream the assistant's answer to ``messages``; the last event is ReplyFinished.
+                 params: GenerationParams = GenerationParams()) -> Generation:
+        """A handle on the assistant's answer to ``messages`` (see contract.py); the
+        last event is ReplyFinished. Raises ``ContextOverflowError`` (or another
+        ``EngineError``) while iterating. The model is the one active when it starts."""
+        self._require_model()
+        messages = [dict(m) for m in messages]
+        return Generation(lambda handle: self._locked_generate(handle, messages, params))
 
-        A ``cancel()`` from the moment this returns stops the stream. Raises
-        ``ContextOverflowError`` (or another ``EngineError``) while iterating.
-        """
-        model = self._require_model()
-        self._cancel.clear()
-        return self._locked_generate(model, messages, params)
-
-    def _locked_generate(self, model: LoadedModel, messages: list[Message],
+    def _locked_generate(self, handle: Generation, messages: list[Message],
                          params: GenerationParams) -> Iterator[EngineEvent]:
         with self._busy:
-            yield from self._generate(model, messages, params)
+            if handle.cancelled:  # cancelled before it began: llama.cpp is not touched
+                yield cancelled_before_start()
+                return
+            self._active = handle
+            try:
+                yield from self._generate(self._require_model(), messages, params,
+                                          handle.cancel_event)
+            finally:
+                self._active = None
 
     def _generate(self, model: LoadedModel, messages: list[Message],
-                  params: GenerationParams) -> Iterator[EngineEvent]:
+                  params: GenerationParams, cancel: threading.Event) -> Iterator[EngineEvent]:
         started = time.perf_counter()
+        if params.json_schema:
+            params = replace(params, grammar=grammar_for(params), json_schema=None)
         n_ctx = model.info.context_size
         fitted = self._fitter.fit(
             messages, n_ctx=n_ctx, max_tokens=params.max_tokens,
@@ -267,14 +282,14 @@ class LlamaEngine:
         held, partial = 0, False  # characters the matcher holds; a split character pending
         parts: list[str] = []
         n_out, first_at, reason = 0, None, "stop"
-        self._set_abort(llama, True)
+        self._set_abort(llama, cancel)
         with Sampler(decoder, params) as sampler:
-            stream = decoder.stream(tokens[cached:], sampler, self._cancel)
+            stream = decoder.stream(tokens[cached:], sampler, cancel)
             try:
                 for token in stream:
                     if first_at is None:
                         first_at = time.perf_counter()
-                        self._set_abort(llama, False)
+                        self._set_abort(llama, None)
                     entry = texts[token]
                     if entry is None:  # end of generation
                         reason = "stop"
@@ -299,10 +314,10 @@ class LlamaEngine:
                         reason = "context_full" if budget < params.max_tokens else "length"
                         break
                 else:
-                    reason = "cancelled" if self._cancel.is_set() else "stop"
+                    reason = "cancelled" if cancel.is_set() else "stop"
             finally:
                 stream.close()
-                self._set_abort(llama, False)
+                self._set_abort(llama, None)
         if reason != "stop":
             tail = stops.flush() + decoder_text.decode(b"", final=True)
             if tail:
@@ -336,11 +351,11 @@ class LlamaEngine:
         # The template already placed any BOS it wants, hence add_bos=False.
         return model.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
-    def _set_abort(self, llama, enabled: bool) -> None:
+    def _set_abort(self, llama, cancel: threading.Event | None) -> None:
         import llama_cpp
 
-        if enabled:
-            cancel = self._cancel
+        enabled = cancel is not None
+        if cancel is not None:
 
             @llama_cpp.ggml_abort_callback
             def should_abort(_data):  # called by ggml per graph node

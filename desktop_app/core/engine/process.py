@@ -6,8 +6,8 @@ for people, and Scalpel itself stays up. The next request starts a fresh
 process and reloads the model that was active. ``unload`` ends the process,
 which is the one sure way to give every byte of a model back to the OS.
 
-Requests run one at a time on the caller's thread; ``cancel`` may come from
-any thread and reaches the engine process at once.
+Requests run one at a time on the caller's thread; a ``Generation``'s
+``cancel`` may come from any thread and reaches the engine process at once.
 """
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import EngineCrashedError, EngineError, NoModelLoadedError
 from .child import CHILD_FLAG
+from .contract import Generation, cancelled_before_start
 from .protocol import decode, encode, error_from_dict
 from .types import (EngineEvent, GenerationParams, LoadOptions, Message, ModelInfo,
-                    RenderedPrompt, event_from_dict)
+                    RenderedPrompt, TextDelta, event_from_dict)
 
 if TYPE_CHECKING:
     from ..policy import ModelGate
@@ -153,7 +155,7 @@ class EngineProcess:
         self._child: _Child | None = None
         self._lock = threading.Lock()  # one request at a time
         self._next_id = 0
-        self._active_id: int | None = None
+        self._active: Generation | None = None  # the request being answered
         self._last_load: tuple[str, LoadOptions, str | None] | None = None
         self._info: ModelInfo | None = None
         self._loaded: list[ModelInfo] = []
@@ -209,7 +211,6 @@ class EngineProcess:
     def _call(self, child: _Child, op: str, **args) -> Any:
         self._send(child, op, args)
         reply = child.receive()
-        self._active_id = None
         if reply is None:
             raise self._lost(child, _DOING.get(op, "working"))
         if "error" in reply:
@@ -218,7 +219,6 @@ class EngineProcess:
 
     def _send(self, child: _Child, op: str, args: dict) -> int:
         self._next_id += 1
-        self._active_id = self._next_id
         child.send({"id": self._next_id, "op": op, "args": args})
         return self._next_id
 
@@ -271,9 +271,10 @@ class EngineProcess:
 
     # -- generating ------------------------------------------------------------
     def cancel(self) -> None:
-        child, request_id = self._child, self._active_id
-        if child is not None and request_id is not None:
-            child.send({"op": "cancel", "id": request_id})
+        """Cancel the request being answered, if any (any thread)."""
+        active = self._active
+        if active is not None:
+            active.cancel()
 
     def render_prompt(self, messages: list[Message]) -> RenderedPrompt:
         self._require_model()
@@ -291,41 +292,50 @@ class EngineProcess:
         return self._request("stats")
 
     def generate(self, messages: list[Message],
-                 params: GenerationParams = GenerationParams()) -> Iterator[EngineEvent]:
-        """Like ``LlamaEngine.generate``; the request is on its way when this returns."""
+                 params: GenerationParams = GenerationParams()) -> Generation:
+        """Like ``LlamaEngine.generate``: the request goes to the engine process when the
+        handle is first read, after any request before it."""
         self._require_model()
-        self._lock.acquire()
-        try:
+        messages = [dict(m) for m in messages]
+        return Generation(lambda handle: self._events(handle, messages, params))
+
+    def _events(self, handle: Generation, messages: list[Message],
+                params: GenerationParams) -> Iterator[EngineEvent]:
+        with self._lock:
+            if handle.cancelled:  # cancelled before it began: it never reaches the engine
+                yield cancelled_before_start()
+                return
             child = self._ensure_child()
             request_id = self._send(child, "generate",
                                     {"messages": messages, "params": params.to_dict()})
-        except BaseException:
-            self._lock.release()
-            raise
-        return self._events(child, request_id)
-
-    def _events(self, child: _Child, request_id: int) -> Iterator[EngineEvent]:
-        done = False
-        try:
-            while True:
-                reply = child.receive()
-                if reply is None:
+            handle.when_cancelled(lambda: child.send({"op": "cancel", "id": request_id}))
+            self._active = handle
+            done = False
+            text: list[str] = []
+            try:
+                while True:
+                    reply = child.receive()
+                    if reply is None:
+                        done = True
+                        raise self._lost(child, "answering")
+                    if "event" in reply:
+                        event = event_from_dict(reply["event"])
+                        if isinstance(event, TextDelta):
+                            text.append(event.text)
+                        else:  # the final text is not sent twice: it is what streamed
+                            event = replace(event, text="".join(text))
+                        yield event
+                        continue
                     done = True
-                    raise self._lost(child, "answering")
-                if "event" in reply:
-                    yield event_from_dict(reply["event"])
-                    continue
-                done = True
-                if "error" in reply:
-                    raise error_from_dict(reply["error"])
-                return
-        finally:
-            if not done:  # the caller stopped early: cancel, and read up to the end
-                child.send({"op": "cancel", "id": request_id})
-                while (reply := child.receive()) is not None and "event" in reply:
-                    pass
-            self._active_id = None
-            self._lock.release()
+                    if "error" in reply:
+                        raise error_from_dict(reply["error"])
+                    return
+            finally:
+                self._active = None
+                if not done:  # the reader stopped early: cancel, and read up to the end
+                    handle.cancel()
+                    while (reply := child.receive()) is not None and "event" in reply:
+                        pass
 
     def _require_model(self) -> None:
         if self._info is None:

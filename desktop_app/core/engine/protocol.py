@@ -43,13 +43,17 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
+UNEXPECTED_MESSAGE = "The engine failed unexpectedly; details are in the log."
+
+
 def error_to_dict(exc: BaseException) -> dict[str, Any]:
-    """What a child sends for ``exc``; anything not a ScalpelError says only its type."""
+    """What a child sends for ``exc``. Anything not a ScalpelError becomes one plain
+    sentence: its text may hold paths, prompt fragments or library internals, so it stays
+    in the child's log (``EngineServer.serve`` logs the traceback where it catches it)."""
     if isinstance(exc, errors.ScalpelError):
         attrs = {k: v for k, v in vars(exc).items() if _plain(v)}
         return {"type": type(exc).__name__, "message": str(exc), "attrs": attrs}
-    return {"type": "EngineError", "attrs": {},
-            "message": f"The engine failed unexpectedly ({type(exc).__name__}: {exc})."}
+    return {"type": "EngineError", "attrs": {}, "message": UNEXPECTED_MESSAGE}
 
 
 def error_from_dict(data: dict[str, Any]) -> errors.ScalpelError:

@@ -50,7 +50,10 @@ class GenerationParams(_PlainData):
     min_p: float = 0.05
     repeat_penalty: float = 1.0
     seed: int | None = None    # None: random
-    grammar: str | None = None  # GBNF the answer must match (JSON-schema presets)
+    grammar: str | None = None  # GBNF the answer must match
+    # A JSON schema (as JSON text) the answer must match; the engine turns it into a
+    # grammar beside llama.cpp (engine/grammar.py), so the window never loads llama.cpp.
+    json_schema: str | None = None
 
 
 @dataclass(frozen=True)

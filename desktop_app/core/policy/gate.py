@@ -12,17 +12,21 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from ..errors import ModelNotAllowedError
+from ..json_files import MAX_BYTES_RECORDS, JsonFileError, read_json_file
 from .model import RESTRICTED_SOURCE, Policy
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
 
 log = logging.getLogger(__name__)
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class HashCache:
@@ -40,10 +44,13 @@ class HashCache:
 
     def _load(self) -> dict[str, dict]:
         if self._entries is None:
-            try:
-                data = json.loads(self.file.read_text(encoding="utf-8")) if self.file else {}
-            except (OSError, ValueError):
-                data = {}
+            data: object = {}
+            if self.file is not None:
+                try:
+                    data = read_json_file(self.file, max_bytes=MAX_BYTES_RECORDS)
+                except JsonFileError as exc:  # a cache that cannot be read only costs time
+                    if not exc.missing:
+                        log.warning("model digests are hashed again: %s", exc)
             self._entries = data if isinstance(data, dict) else {}
         return self._entries
 
@@ -56,8 +63,10 @@ class HashCache:
             identity = self._identity(path)
         except OSError:
             return None
-        if entry and all(entry.get(k) == v for k, v in identity.items()):
-            return entry.get("sha256")
+        if not isinstance(entry, dict) or not _SHA256.fullmatch(str(entry.get("sha256"))):
+            return None  # none cached, or an entry of the wrong shape
+        if all(entry.get(k) == v for k, v in identity.items()):
+            return entry["sha256"]
         return None
 
     def sha256(self, path: Path) -> str:

@@ -9,13 +9,13 @@ not open up what the file meant to close.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
+from ..json_files import MAX_BYTES_POLICY, JsonFileError, read_json_file
 from .model import (FILE_NAME, FORMAT_VERSION, KEYS, LOCKABLE_SETTINGS, POLICY_ENV,
                     RESTRICTED_SOURCE, Policy)
 
@@ -47,15 +47,9 @@ def load_policy(system_config_dir: Path | None,
 
 def read_policy_file(path: Path) -> Policy:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return _lockdown(path, f"{path} does not exist")
-    except (OSError, UnicodeDecodeError) as exc:
-        return _lockdown(path, f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc})")
-    try:
-        raw = json.loads(text)
-    except ValueError as exc:
-        return _lockdown(path, f"{path} is not valid JSON ({exc})")
+        raw = read_json_file(path, max_bytes=MAX_BYTES_POLICY)
+    except JsonFileError as exc:  # missing, unreadable, too big, too deep, not JSON
+        return _lockdown(path, str(exc))
     if not isinstance(raw, dict):
         return _lockdown(path, f"{path} must hold a JSON object {{...}}")
     return parse_policy(raw, path)

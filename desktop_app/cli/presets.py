@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 
-from .core.presets import Preset
-from .core.resources import resource_path
-from .core.services import Services
-from .core.task_models import choose_model_for
+from ..core.engine.grammar import grammar_for
+from ..core.errors import ExitCode
+from ..core.presets import Preset
+from ..core.resources import resource_path
+from ..core.services import Services
+from ..core.task_models import choose_model_for
 
 
 def add_preset_commands(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +32,7 @@ def run_presets_command(args: argparse.Namespace, services: Services) -> int:
         print(json.dumps(_as_json(preset), indent=2) if args.json else _describe(preset, services))
     for problem in store.problems:
         print(f"scalpel: skipped a preset file: {problem}", file=sys.stderr)
-    return 0
+    return ExitCode.OK
 
 
 def _print_list(services: Services, *, as_json: bool) -> None:
@@ -62,7 +64,7 @@ def _as_json(preset: Preset) -> dict:
     data = preset.to_dict()
     data["builtin"] = preset.builtin
     data["path"] = str(preset.path) if preset.path else None
-    data["grammar"] = preset.grammar()
+    data["grammar"] = grammar_for(preset.generation_params())
     return data
 
 
@@ -88,5 +90,5 @@ def _describe(preset: Preset, services: Services) -> str:
                      f"(scalpel models download {choice.missing.id})")
     if preset.json_schema is not None:
         lines.append("output:         JSON matching the preset's schema (llama.cpp grammar, "
-                     f"{len((params.grammar or '').splitlines())} rules)")
+                     f"{len((grammar_for(params) or '').splitlines())} rules)")
     return "\n".join(lines)

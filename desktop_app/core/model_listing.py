@@ -1,0 +1,155 @@
+"""The models Scalpel knows about, listed once and kept until something changes.
+
+Walking the models folder and the policy's folders (possibly network shares)
+costs disk and network time, so :class:`ModelListing` walks only when asked
+(``refresh()``, from any thread) and answers ``models()`` / ``usable()`` /
+``resolve()`` from the last listing without touching the disk. Each model
+carries the policy's verdict, taken while listing. Listeners are called, on
+the thread that made the change, whenever the listing changed.
+
+The GUI refreshes on a worker thread (``ui/model_listing_bridge.py``); a
+process that never refreshes (the CLI) gets one walk on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from .models import ModelRef
+
+if TYPE_CHECKING:
+    from .models import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+Verdict = Callable[[ModelRef], "bool | None"]
+
+
+@dataclass(frozen=True)
+class ListedModel:
+    """One listed model and the policy's verdict on it (None: known only when loaded)."""
+
+    ref: ModelRef
+    allowed: bool | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.ref.to_dict(), "allowed": self.allowed}
+
+
+class ModelListing:
+    """The last listing of ``registry``, refreshed on demand; thread-safe."""
+
+    def __init__(self, registry: "ModelRegistry", verdict: Verdict) -> None:
+        self._registry = registry
+        self._verdict = verdict
+        self._walk_lock = threading.Lock()   # one walk at a time: the later walk is stored last
+        self._lock = threading.Lock()        # guards the fields below
+        self._entries: tuple[ListedModel, ...] = ()
+        self._listed = False
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- listing ---------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Walk the folders once and keep the result; True when it changed.
+
+        A folder that cannot be read lists nothing (logged), as the registry does for an
+        unreachable share, so a refresh never takes down its caller's thread.
+        """
+        with self._walk_lock:
+            try:
+                found = self._registry.list()
+            except OSError as exc:
+                log.warning("could not list the models: %s", exc)
+                with self._lock:
+                    found = [entry.ref for entry in self._entries]
+            entries = tuple(ListedModel(ref, self._verdict(ref)) for ref in found)
+            with self._lock:
+                changed = not self._listed or entries != self._entries
+                self._entries, self._listed = entries, True
+        if changed:
+            self._notify()
+        return changed
+
+    @property
+    def listed(self) -> bool:
+        """Whether a listing has been made (``models()`` would not walk)."""
+        with self._lock:
+            return self._listed
+
+    def entries(self) -> tuple[ListedModel, ...]:
+        """The last listing; the first call walks if nothing ever refreshed it."""
+        if not self.listed:
+            self.refresh()
+        with self._lock:
+            return self._entries
+
+    def models(self) -> list[ModelRef]:
+        return [entry.ref for entry in self.entries()]
+
+    def usable(self) -> list[ModelRef]:
+        """Listed models, less those the policy is known to refuse."""
+        return [entry.ref for entry in self.entries() if entry.allowed is not False]
+
+    def refused_paths(self) -> set[str]:
+        return {str(entry.ref.path) for entry in self.entries() if entry.allowed is False}
+
+    def find(self, path: str | Path) -> ModelRef | None:
+        """The listed model at ``path`` (the same string, or the same file through links)."""
+        models = self.models()
+        text = str(path)
+        for ref in models:
+            if str(ref.path) == text:
+                return ref
+        real = Path(path).resolve()
+        return next((ref for ref in models if ref.path.resolve() == real), None)
+
+    def resolve(self, id_or_path: str) -> ModelRef:
+        """``ModelRegistry.resolve`` against the last listing (no walk)."""
+        return self._registry.resolve(id_or_path, known=self.models())
+
+    # -- changes known without walking -------------------------------------------
+    def include(self, ref: ModelRef) -> bool:
+        """Add a model known to exist (a file just opened); True when it was not listed."""
+        if self.find(ref.path) is not None:
+            return False
+        entry = ListedModel(ref, self._verdict(ref))
+        with self._lock:
+            self._entries = (*self._entries, entry)
+        self._notify()
+        return True
+
+    def forget(self, path: str | Path) -> bool:
+        """Drop a model whose file is gone (just deleted); True when it was listed."""
+        ref = self.find(path)
+        if ref is None:
+            return False
+        with self._lock:
+            self._entries = tuple(e for e in self._entries if e.ref.path != ref.path)
+        self._notify()
+        return True
+
+    # -- listeners -------------------------------------------------------------------
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after each change (on the changing thread); returns an
+        unsubscribe function."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+        return unsubscribe
+
+    def _notify(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - one listener must not stop the others
+                log.exception("a model listing listener failed")

@@ -1,0 +1,163 @@
+"""One contract, three engines: the fake, LlamaEngine (in process) and EngineProcess.
+
+Every engine the session or the window can be given passes the same suite, so a
+face written against one works with all (and with the remote engine to come).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from desktop_app.core.engine import GenerationParams, LoadOptions, ReplyFinished, TextDelta
+from desktop_app.core.engine.contract import Engine, Generation
+from desktop_app.core.errors import ModelFileError, NoModelLoadedError, ScalpelError
+from fake_engine import FakeEngine
+
+GREEDY = GenerationParams(temperature=0, max_tokens=24)
+LONG = GenerationParams(temperature=0, max_tokens=400)
+HELLO = [{"role": "user", "content": "Name three colours."}]
+STORY = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
+
+
+def make_engine(kind: str) -> Engine:
+    if kind == "fake":
+        return FakeEngine(words=200, delay=0.002)
+    if kind == "in-process":
+        from desktop_app.core.engine import LlamaEngine
+
+        return LlamaEngine()
+    from desktop_app.core.engine.process import EngineProcess
+
+    return EngineProcess()
+
+
+@pytest.fixture(params=["fake", pytest.param("in-process", marks=pytest.mark.model),
+                        pytest.param("engine-process", marks=pytest.mark.model)])
+def kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def model_path(kind, tmp_path, request):
+    if kind == "fake":
+        path = tmp_path / "fake.gguf"
+        path.write_bytes(b"GGUF")
+        return path
+    return request.getfixturevalue("smollm2_path")
+
+
+@pytest.fixture
+def loaded(kind, model_path):
+    engine = make_engine(kind)
+    engine.load(model_path, LoadOptions(n_ctx=1024), name="Test model")
+    yield engine
+    engine.unload()
+
+
+def read(handle: Generation) -> tuple[str, ReplyFinished]:
+    deltas, final = [], None
+    for event in handle:
+        if isinstance(event, TextDelta):
+            deltas.append(event.text)
+        else:
+            final = event
+    assert isinstance(final, ReplyFinished)
+    return "".join(deltas), final
+
+
+def test_it_has_every_part_of_the_contract(loaded):
+    for name in ("load", "generate", "cancel", "unload", "loaded_models", "stats"):
+        assert callable(getattr(loaded, name))
+    assert loaded.on_restart is None or callable(loaded.on_restart)
+    assert loaded.keep_loaded >= 1
+    assert loaded.model_info is not None and loaded.model_info.name == "Test model"
+    assert [m.name for m in loaded.loaded_models()] == ["Test model"]
+    assert isinstance(loaded.stats(), dict)
+
+
+def test_an_answer_streams_and_its_final_text_is_the_pieces_joined(loaded):
+    with loaded.generate(HELLO, GREEDY) as handle:
+        assert isinstance(handle, Generation)
+        text, final = read(handle)
+    assert text.strip() and final.text == text and handle.finished is final
+    assert final.reason in ("stop", "length") and final.stats.completion_tokens > 0
+
+
+def test_no_model_no_answer(kind):
+    engine = make_engine(kind)
+    with pytest.raises(NoModelLoadedError):
+        engine.generate(HELLO, GREEDY)
+
+
+def test_a_handle_cancelled_before_it_is_read_never_starts(loaded):
+    handle = loaded.generate(STORY, LONG)
+    handle.cancel()
+    text, final = read(handle)
+    assert (text, final.reason, final.stats.completion_tokens) == ("", "cancelled", 0)
+    assert read(loaded.generate(HELLO, GREEDY))[0].strip()  # the engine is free
+
+
+def test_a_handle_dropped_unread_holds_nothing(loaded):
+    loaded.generate(STORY, LONG)  # never read
+    done = []
+    worker = threading.Thread(target=lambda: done.append(read(loaded.generate(HELLO, GREEDY))))
+    worker.start()
+    worker.join(60)
+    assert done and done[0][0].strip()
+
+
+def test_cancel_mid_stream_ends_the_answer_and_keeps_its_text(loaded):
+    seen = []
+    with loaded.generate(STORY, LONG) as handle:
+        for event in handle:
+            seen.append(event)
+            if len(seen) == 3:
+                handle.cancel()
+    final = seen[-1]
+    assert isinstance(final, ReplyFinished) and final.reason == "cancelled"
+    assert final.text == "".join(e.text for e in seen[:-1])
+    assert final.stats.completion_tokens < 100
+
+
+def test_cancel_from_another_thread_and_through_the_engine(loaded):
+    for cancel in ("handle", "engine"):
+        handle = loaded.generate(STORY, LONG)
+        results = []
+        reader = threading.Thread(target=lambda: results.append(read(handle)))
+        reader.start()
+        deadline = time.monotonic() + 30
+        while handle.finished is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+            if cancel == "handle":
+                handle.cancel()
+            else:
+                loaded.cancel()
+            if results:
+                break
+        reader.join(30)
+        assert results and results[0][1].reason == "cancelled"
+
+
+def test_closing_part_way_leaves_the_engine_in_step(loaded):
+    expected = read(loaded.generate(HELLO, GREEDY))[0]
+    with loaded.generate(STORY, LONG) as handle:
+        next(handle)
+    assert read(loaded.generate(HELLO, GREEDY))[0] == expected
+
+
+def test_a_failed_load_is_typed_and_keeps_the_model(loaded, tmp_path):
+    before = loaded.model_info
+    with pytest.raises(ModelFileError):
+        loaded.load(tmp_path / "missing" / "nothing.gguf", LoadOptions(n_ctx=1024))
+    assert loaded.model_info == before
+    assert read(loaded.generate(HELLO, GREEDY))[0].strip()
+
+
+def test_unload_then_generate_says_no_model(loaded):
+    loaded.unload()
+    assert loaded.model_info is None
+    with pytest.raises(ScalpelError):
+        read(loaded.generate(HELLO, GREEDY))
