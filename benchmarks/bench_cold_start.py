@@ -5,14 +5,10 @@ and times, from just before the launch, until the process says its window is
 on screen and the event loop has turned once. The model loads in the
 background after that and is not part of this figure.
 
-How the process says so:
-
-- with the app's start-up probe (``SCALPEL_STARTUP_PROBE=1``: ``run_gui``
-  prints ``scalpel-window-shown <perf_counter>`` to stderr after the first
-  event-loop turn and exits), ``python -m desktop_app`` is launched as is;
-- without it, a small launcher wraps ``desktop_app.app.create_window`` so that
-  the same line is printed at the same moment, then runs ``desktop_app`` as
-  ``-m`` would. The figure is labelled as coming from that shim.
+How the process says so: a small launcher adds a hook to the app's one
+start-up seam (``desktop_app.app.on_window_shown``, called on the event loop's
+first turn with the window shown) that prints ``scalpel-window-shown
+<perf_counter>`` to stderr and exits, then runs ``desktop_app`` as ``-m`` would.
 
     python benchmarks/bench_cold_start.py [--rounds 5]
 """
@@ -35,45 +31,34 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.report import Row, below  # noqa: E402
 
-PROBE_ENV = "SCALPEL_STARTUP_PROBE"
 PROBE_LINE = "scalpel-window-shown"
 TARGET_S = 1.5
 SHIM = f"""
 import os, runpy, sys, time
 import desktop_app.app as app_module
-_create_window = app_module.create_window
 
 def _report_shown():
     sys.stderr.write("{PROBE_LINE} %.4f\\n" % time.perf_counter())
     sys.stderr.flush()
     os._exit(0)
 
-def create_window(services):
-    from PySide6.QtCore import QTimer
-    window = _create_window(services)
-    QTimer.singleShot(0, _report_shown)  # runs on the first turn of app.exec()
-    return window
-
-app_module.create_window = create_window
+app_module.on_window_shown.append(_report_shown)  # the app's start-up seam
 sys.argv = ["desktop_app"]
 runpy.run_module("desktop_app", run_name="__main__", alter_sys=True)
 """
 
 
 def app_has_probe() -> bool:
-    """Whether ``run_gui`` knows the start-up probe (its marker line is in app.py)."""
-    return PROBE_LINE in (REPO / "desktop_app" / "app.py").read_text(encoding="utf-8")
+    """Whether the app offers the start-up seam (``desktop_app.app.on_window_shown``)."""
+    return "on_window_shown" in (REPO / "desktop_app" / "app.py").read_text(encoding="utf-8")
 
 
 def launch_command(with_probe: bool) -> list[str]:
-    if with_probe:
-        return [sys.executable, "-m", "desktop_app"]
     return [sys.executable, "-c", SHIM]
 
 
 def launch_env(home: str) -> dict[str, str]:
-    return {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SCALPEL_HOME": home,
-            PROBE_ENV: "1"}
+    return {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SCALPEL_HOME": home}
 
 
 def wait_for_line(process: subprocess.Popen, marker: str, timeout_s: float) -> str:
@@ -134,7 +119,7 @@ def cold_starts(rounds: int) -> tuple[list[float], bool]:
 
 
 def start_row(times: list[float], with_probe: bool) -> Row:
-    how = "app probe" if with_probe else "approximation: create_window shim, no app hook"
+    how = "app start-up seam" if with_probe else "no start-up seam in this app: not measured"
     median = statistics.median(times)
     return Row(f"Start to a shown window, `python -m desktop_app` ({how}; median of "
                f"{len(times)})", f"{median:.2f} s", "-", "-", f"< {TARGET_S} s",

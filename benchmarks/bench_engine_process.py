@@ -4,8 +4,9 @@ Side by side in one run, on the same GGUF and threads:
 
 * decode tok/s as the caller sees it (first text to the end, so pipe and JSON are included):
   ``EngineProcess`` vs ``LlamaEngine`` in this process, alternating rounds, ratio per round;
-* cancel latency during prompt evaluation: a ~1,500-token prompt, cancelled 150 ms after
-  the request; the time from ``cancel()`` to the final event (target 200 ms);
+* cancel latency during prompt evaluation: a ~1,500-token prompt, its request's handle
+  cancelled (``Generation.cancel``) 150 ms after the request was sent; the time from
+  ``cancel()`` to the final event (target 200 ms);
 * recovery: SIGKILL the engine, then the time until the next answer's first text (a new
   process, the model reloaded, the prompt evaluated) next to a first answer's time.
 
@@ -47,40 +48,44 @@ def observed_decode(engine, tokens: int) -> tuple[float, int]:
     """(tokens per second as the caller sees them, tokens generated) of one greedy reply."""
     params = GenerationParams(temperature=0, max_tokens=tokens)
     first = finished = None
-    for event in engine.generate(STORY, params):
-        now = time.perf_counter()
-        if isinstance(event, TextDelta) and first is None:
-            first = now
-        elif isinstance(event, ReplyFinished):
-            finished, count = now, event.stats.completion_tokens
+    with engine.generate(STORY, params) as handle:
+        for event in handle:
+            now = time.perf_counter()
+            if isinstance(event, TextDelta) and first is None:
+                first = now
+            elif isinstance(event, ReplyFinished):
+                finished, count = now, event.stats.completion_tokens
     return (count - 1) / (finished - first), count
 
 
 def cancel_latency_ms(engine) -> tuple[float, str, int]:
-    """(ms from cancel() to the final event, its reason, tokens produced) mid prompt eval."""
-    events = engine.generate(LONG_PROMPT, GenerationParams(temperature=0, max_tokens=64))
+    """(ms from cancel() to the final event, its reason, tokens produced) mid prompt eval.
+
+    The request's own handle is cancelled: ``engine.cancel()`` reaches only a request
+    the engine has begun, and nothing is sent before the handle is first read."""
+    handle = engine.generate(LONG_PROMPT, GenerationParams(temperature=0, max_tokens=64))
     cancelled_at: list[float] = []
 
     def cancel() -> None:
         cancelled_at.append(time.perf_counter())
-        engine.cancel()
+        handle.cancel()
 
     timer = threading.Timer(CANCEL_AFTER_S, cancel)
-    timer.start()
-    *_, last = list(events)
-    ended = time.perf_counter()
+    with handle:
+        timer.start()
+        last = handle.result()  # the first read sends the request
+        ended = time.perf_counter()
     timer.join()
     return (ended - cancelled_at[0]) * 1000, last.reason, last.stats.completion_tokens
 
 
 def first_text_s(engine) -> float:
+    """Seconds from asking to the first text; the rest of the reply is cancelled."""
     started = time.perf_counter()
-    events = engine.generate(STORY, GenerationParams(temperature=0, max_tokens=8))
-    for event in events:
-        if isinstance(event, TextDelta):
-            elapsed = time.perf_counter() - started
-            events.close()
-            return elapsed
+    with engine.generate(STORY, GenerationParams(temperature=0, max_tokens=8)) as handle:
+        for event in handle:
+            if isinstance(event, TextDelta):
+                return time.perf_counter() - started
     raise RuntimeError("no text came")
 
 

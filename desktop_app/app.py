@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import faulthandler
 import logging
-import os
 import sys
-import time
+from typing import TYPE_CHECKING, Callable
 
 from .core.logs import log_to_file
 from .core.models import ModelRef
 from .core.resources import resource_path
 from .core.services import Services
 
+if TYPE_CHECKING:
+    from .core.engine.contract import Engine
+
 log = logging.getLogger(__name__)
+
+# The one seam for tools that time start-up (benchmarks/bench_cold_start.py appends to it
+# before it runs Scalpel): each is called on the event loop's first turn, with the window
+# shown. Empty in every normal run; nothing in Scalpel adds to it.
+on_window_shown: list[Callable[[], None]] = []
 
 
 def _record_crashes(services: Services) -> None:
@@ -25,8 +32,9 @@ def _record_crashes(services: Services) -> None:
     faulthandler.enable(file=crash_file, all_threads=True)
 
 
-def create_window(services: Services):
+def create_window(services: Services, *, engine: "Engine | None" = None):
     """The main window wired to a fresh engine and download queue (a QApplication must exist).
+    ``engine``: any engine of the contract (tests' fakes); by default the engine process.
 
     Downloads a previous run left unfinished (crash, kill, closed mid-download)
     resume at once, from the bytes already on disk. The models are listed afresh on
@@ -40,7 +48,7 @@ def create_window(services: Services):
 
     listing = ModelListingBridge(services.models)
     listing.refresh()
-    bridge = SessionBridge(services.new_session(services.new_engine_process()))
+    bridge = SessionBridge(services.new_session(engine or services.new_engine_process()))
     downloads = DownloadBridge(services.new_download_manager())
     window = MainWindow(services, bridge, downloads, listing)
     for helper in (bridge, downloads, listing):
@@ -85,14 +93,6 @@ def run_gui(services: Services, *, initial_model: ModelRef | None = None) -> int
     if problems:
         window.show_error("\n".join(problems))
     window.start(initial_model)  # loads in the background: the window is already up
-    if os.environ.get("SCALPEL_STARTUP_PROBE") == "1":
-        QTimer.singleShot(0, _startup_probe_exit)
+    for hook in on_window_shown:
+        QTimer.singleShot(0, hook)
     return app.exec()
-
-
-def _startup_probe_exit() -> None:
-    # SCALPEL_STARTUP_PROBE=1 (benchmarks/bench_cold_start.py): on the event loop's first
-    # turn, with the window shown, print the moment and exit at once, without cleanup.
-    sys.stderr.write(f"scalpel-window-shown {time.perf_counter():.4f}\n")
-    sys.stderr.flush()
-    os._exit(0)

@@ -66,7 +66,9 @@ class FakeEngine:
                         handle.cancel_event.wait(self.delay)
                     parts.append(word + " ")
                     yield TextDelta(word + " ")
-                stats = ReplyStats(prompt_tokens=len(messages), completion_tokens=len(parts))
+                stats = ReplyStats(prompt_tokens=len(messages), completion_tokens=len(parts),
+                                   context_used=len(messages) + len(parts),
+                                   context_size=self.model_info.context_size)
                 yield ReplyFinished(reason=reason, text="".join(parts), stats=stats)
             finally:
                 self._active = None

@@ -23,3 +23,26 @@ def send(qtbot, window, text):
         qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not window.chat.answering, timeout=60_000)  # rendered in
     return done.args[0]
+
+
+EDITOR_FIELDS = ("name", "description", "system_prompt", "input_template", "temperature",
+                 "max_tokens", "json_schema", "icon")
+
+
+def set_field(editor, name, value):
+    """Type ``value`` into the preset editor's field ``name``, as a person would."""
+    from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLineEdit, QPlainTextEdit
+
+    if name not in EDITOR_FIELDS:
+        raise ValueError(f"unknown field {name!r}; known: {', '.join(EDITOR_FIELDS)}")
+    if editor.is_read_only():
+        raise RuntimeError(f"preset {editor.current_id()!r} is read-only")
+    widget = getattr(editor.form, name)
+    if isinstance(widget, QLineEdit):
+        widget.setText(value)
+    elif isinstance(widget, QPlainTextEdit):
+        widget.setPlainText(value)
+    elif isinstance(widget, QComboBox):
+        widget.setCurrentIndex(widget.findData(value))
+    elif isinstance(widget, QAbstractSpinBox):
+        widget.setValue(value)

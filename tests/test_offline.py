@@ -116,7 +116,7 @@ def guarded_env(tmp_path: Path, home: Path) -> tuple[dict[str, str], Path]:
     (guard_dir / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
     log = tmp_path / "net-guard.jsonl"
     env = {k: v for k, v in os.environ.items()  # the app must be offline without being told
-           if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "SCALPEL_STARTUP_PROBE")}
+           if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     env.update({"PYTHONPATH": os.pathsep.join([str(guard_dir), str(REPO),
                                                env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
                 LOG_ENV: str(log), "SCALPEL_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"})

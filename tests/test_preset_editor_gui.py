@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from gui_helpers import set_field
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtWidgets import QWidget
 
@@ -86,7 +87,7 @@ def test_list_shows_the_seven_built_ins_read_only(editor):
     assert not editor.save_button.isEnabled() and not editor.delete_button.isEnabled()
     assert editor.duplicate_button.isEnabled()
     with pytest.raises(RuntimeError):
-        editor.set_field("name", "Mine")
+        set_field(editor, "name", "Mine")
     assert editor.save() is None and "read-only" in editor.error_text()
     assert not editor.isModal() and editor.error_text()
 
@@ -113,8 +114,8 @@ def test_duplicate_edit_and_save_a_preset(qtbot, editor, store, user_dir):
     assert on_disk["preferred_models"] == list(store.get("code").preferred_models)
     assert editor.form.preferred_models() == store.get("code").preferred_models
 
-    editor.set_field("system_prompt", "Answer in Rust only.")
-    editor.set_field("temperature", 0.45)
+    set_field(editor, "system_prompt", "Answer in Rust only.")
+    set_field(editor, "temperature", 0.45)
     assert editor.is_dirty() and editor.save_button.isEnabled()
     with qtbot.waitSignal(editor.presets_changed, timeout=1000):
         saved = editor.save()
@@ -133,9 +134,9 @@ def test_invalid_schema_is_refused_and_nothing_typed_is_lost(editor, user_dir):
     assert copy is not None and copy.name == "New preset" and editor.current_id() == copy.id
     path = user_dir / f"{copy.id}.json"
     before = path.read_text(encoding="utf-8")
-    editor.set_field("system_prompt", "Keep this text.")
+    set_field(editor, "system_prompt", "Keep this text.")
     bad = '{"type": "object",\n  "properties": {"a": }}'
-    editor.set_field("json_schema", bad)
+    set_field(editor, "json_schema", bad)
     assert editor.save() is None
     assert "Output JSON schema is not valid JSON (line 2" in editor.error_text()
     assert path.read_text(encoding="utf-8") == before
@@ -143,38 +144,38 @@ def test_invalid_schema_is_refused_and_nothing_typed_is_lost(editor, user_dir):
     assert editor.form.system_prompt.toPlainText() == "Keep this text."
     assert editor.form.tabs.tabText(editor.form.tabs.currentIndex()) == "Output"
 
-    editor.set_field("json_schema", "[1, 2]")
+    set_field(editor, "json_schema", "[1, 2]")
     assert editor.save() is None and "must be a JSON object" in editor.error_text()
-    editor.set_field("json_schema", "{}")
+    set_field(editor, "json_schema", "{}")
     assert editor.save() is None and "Output JSON schema" in editor.error_text()
     assert path.read_text(encoding="utf-8") == before
 
-    editor.set_field("json_schema", json.dumps(SCHEMA))
+    set_field(editor, "json_schema", json.dumps(SCHEMA))
     saved = editor.save()
     assert saved is not None and saved.json_schema == SCHEMA
     assert json.loads(saved.generation_params().json_schema) == SCHEMA
     assert editor.error_text() == ""
 
-    editor.set_field("json_schema", '{"type": "object", "properties": {"n": {"type": "integr"}}}')
+    set_field(editor, "json_schema", '{"type": "object", "properties": {"n": {"type": "integr"}}}')
     assert editor.save() is None  # checked in Python: the window never loads llama.cpp
     assert "unknown type 'integr'" in editor.error_text()
-    editor.set_field("json_schema", json.dumps(SCHEMA))
+    set_field(editor, "json_schema", json.dumps(SCHEMA))
     assert editor.save() is not None  # nothing left unsaved for the window to ask about
     assert json.loads(path.read_text(encoding="utf-8"))["output"] == {"json_schema": SCHEMA}
 
 
 def test_core_validation_errors_name_the_field(editor, user_dir):
     copy = editor.new_preset()
-    editor.set_field("input_template", "no placeholder here")
+    set_field(editor, "input_template", "no placeholder here")
     assert editor.save() is None
     assert editor.error_text().startswith("Input template: must contain {input}")
     assert editor.form.input_template.toPlainText() == "no placeholder here"
-    editor.set_field("name", "   ")
+    set_field(editor, "name", "   ")
     assert editor.save() is None and "Name" in editor.error_text()
-    editor.set_field("name", "Tidy")
-    editor.set_field("input_template", "Tidy this:\n{input}")
-    editor.set_field("icon", "email")
-    editor.set_field("max_tokens", 300)
+    set_field(editor, "name", "Tidy")
+    set_field(editor, "input_template", "Tidy this:\n{input}")
+    set_field(editor, "icon", "email")
+    set_field(editor, "max_tokens", 300)
     saved = editor.save()
     assert saved is not None and saved.name == "Tidy" and saved.icon == "email"
     assert saved.input_template == "Tidy this:\n{input}" and saved.max_tokens == 300
@@ -225,7 +226,7 @@ def test_delete_asks_and_removes_the_file(qtbot, editor, user_dir, confirm):
 def test_switching_with_unsaved_edits_asks_first(editor, confirm):
     asked, answers = confirm
     copy = editor.new_preset()
-    editor.set_field("description", "half-typed")
+    set_field(editor, "description", "half-typed")
     answers.append(False)
     assert not editor.select_preset("code")
     assert editor.current_id() == copy.id
@@ -275,7 +276,7 @@ def test_every_tab_fits_a_small_editor_window(editor, qtbot, confirm):
 def test_closing_with_unsaved_edits_asks_first(editor, confirm):
     asked, answers = confirm
     editor.new_preset()
-    editor.set_field("name", "Unsaved")
+    set_field(editor, "name", "Unsaved")
     answers.append(False)
     editor.close_button.click()
     assert editor.isVisible() and editor.form.name.text() == "Unsaved"

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from desktop_app.core.catalog import Catalog, CatalogEntry
 from desktop_app.core.models import STARTER_ID
 from desktop_app.ui.task_switcher import DOWNLOAD, KEEP
-from gui_helpers import DOWNLOAD_TIMEOUT_MS, LOAD_TIMEOUT_MS, REPLY_TIMEOUT_MS, send, started
+from gui_helpers import DOWNLOAD_TIMEOUT_MS, LOAD_TIMEOUT_MS, REPLY_TIMEOUT_MS, send, started, set_field
 from hub_server import FakeHub
 
 
@@ -250,12 +250,12 @@ def test_presets_made_in_the_editor_appear_in_the_task_menu(qtbot, open_window, 
     editor = window.preset_editor
     assert editor.isVisible() and editor.current_id() == "code" and editor.is_read_only()
     copy = editor.duplicate_current()
-    editor.set_field("system_prompt", "Answer only in Rust.")
+    set_field(editor, "system_prompt", "Answer only in Rust.")
     assert editor.save() is not None
     assert copy.id in window.tasks.actions
     window.tasks.actions[copy.id].trigger()
     assert window.chat.preset.system_prompt == "Answer only in Rust."
-    editor.set_field("system_prompt", "Answer only in Go.")
+    set_field(editor, "system_prompt", "Answer only in Go.")
     editor.save()
     assert window.chat.preset.system_prompt == "Answer only in Go."  # edits apply at once
     editor.close()

@@ -163,15 +163,15 @@ class ChatController(QObject):
         if event.replaced is not None:
             self.render(upto=event.message.id)
         else:
-            self._view.add_user_message(self._shown(event.message, last=False))
+            self._view.add_user_message(self._shown(event.message))
 
     @Slot(object)
     def _on_answer_started(self, event: AnswerStarted) -> None:
         self._answer_id = event.message.id
         if not self.answering:
             self._set_answering(True)
-        if event.alternative[1] > 1 and self._view.streamed_text_length() == 0:
-            self.render(upto=event.message.parent_id)  # the branch up to the question
+        if event.alternative[1] > 1:  # a new version: the branch up to its question
+            self.render()
         self._view.begin_answer(event.model_name, alternative=event.alternative,
                                 message_id=event.message.id,
                                 note=NEW_VERSION_NOTE if event.alternative[1] > 1 else None)
@@ -190,7 +190,7 @@ class ChatController(QObject):
             self._dropped = stats.dropped_messages
             self._answer_done(full_render=True)
             return
-        shown, dark = self._shown(event.message, last=True), self._view.is_dark()
+        shown, dark = self._shown(event.message), self._view.is_dark()
         try:
             self._render_pool.submit(self._render_off_thread, shown, dark)
         except RuntimeError:  # shut down: the window is closing
@@ -229,10 +229,10 @@ class ChatController(QObject):
         if upto is not None:
             ids = [m.id for m in path]
             path = path[:ids.index(upto) + 1] if upto in ids else path
-        shown = [self._shown(m, last=i == len(self.path) - 1) for i, m in enumerate(path)]
+        shown = [self._shown(m) for m in path]
         self._view.show_messages(shown, dropped=self._path_index_of_dropped())
 
-    def _shown(self, message: StoredMessage, *, last: bool) -> ShownMessage:
+    def _shown(self, message: StoredMessage) -> ShownMessage:
         siblings = self.store.siblings(message.id)
         index = next((i for i, s in enumerate(siblings) if s.id == message.id), 0)
         reason = (message.stats or {}).get("reason")
@@ -240,7 +240,7 @@ class ChatController(QObject):
             id=message.id, role=message.role, content=message.content, status=message.status,
             speaker="You" if message.role == "user" else (message.model or "Assistant"),
             note=FINISH_NOTES.get(reason), alternative=(index + 1, max(1, len(siblings))),
-            can_regenerate=last and message.role == "assistant")
+            can_regenerate=message.role == "assistant")
 
     def _path_index_of_dropped(self) -> int:
         """The path position of the first message the engine still sees."""

@@ -9,13 +9,13 @@ validates the preset, checks its JSON schema and writes
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Callable
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractSpinBox, QComboBox, QDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-    QListWidgetItem, QMessageBox, QPlainTextEdit, QPushButton, QSplitter, QVBoxLayout, QWidget,
+    QDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
+    QSplitter, QVBoxLayout, QWidget,
 )
 
 from ..core.catalog import Catalog
@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 PRESET_ID_ROLE = Qt.ItemDataRole.UserRole
 NEW_PRESET_NAME = "New preset"
 READ_ONLY_NOTE = "Built-in presets are read-only. Duplicate one to make your own."
-SETTABLE_FIELDS = ("name", "description", "system_prompt", "input_template", "temperature",
-                   "max_tokens", "json_schema", "icon")
 
 
 def _button(text: str, accessible: str) -> QPushButton:
@@ -309,7 +307,7 @@ class PresetEditorDialog(QDialog):
         else:
             event.ignore()
 
-    # -- test hooks -------------------------------------------------------------------
+    # -- what is shown (the window reads it; so do tests) ---------------------------
     def select_preset(self, preset_id: str) -> bool:
         row = self._row_of(preset_id)
         if row >= 0:
@@ -318,21 +316,6 @@ class PresetEditorDialog(QDialog):
 
     def current_id(self) -> str | None:
         return self._current.id if self._current is not None else None
-
-    def set_field(self, name: str, value: Any) -> None:
-        if name not in SETTABLE_FIELDS:
-            raise ValueError(f"unknown field {name!r}; known: {', '.join(SETTABLE_FIELDS)}")
-        if self.is_read_only():
-            raise RuntimeError(f"preset {self.current_id()!r} is read-only")
-        widget = getattr(self.form, name)
-        if isinstance(widget, QLineEdit):
-            widget.setText(value)
-        elif isinstance(widget, QPlainTextEdit):
-            widget.setPlainText(value)
-        elif isinstance(widget, QComboBox):
-            widget.setCurrentIndex(widget.findData(value))
-        elif isinstance(widget, QAbstractSpinBox):
-            widget.setValue(value)
 
     def error_text(self) -> str:
         return self.banner.message()
