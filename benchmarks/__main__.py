@@ -140,12 +140,11 @@ def footprint_section(results: report.Results) -> None:
 
 
 def start_section(results: report.Results, args) -> None:
-    times, with_probe = bench_cold_start.cold_starts(args.start_rounds)
-    results.add(bench_cold_start.start_row(times, with_probe))
+    times = bench_cold_start.cold_starts(args.start_rounds)
+    results.add(bench_cold_start.start_row(times))
     results.note("start rounds, s: " + ", ".join(f"{t:.2f}" for t in times)
-                 + ("" if with_probe else f" (no {bench_cold_start.PROBE_ENV} hook in "
-                    "desktop_app/app.py yet: measured through a launcher that wraps "
-                    "create_window; page cache warm)"))
+                 + " (the window-shown moment from desktop_app.app.on_window_shown; "
+                   "page cache warm)")
 
 
 def describe(results: report.Results, args, model: str, binary: Path | None) -> None:

@@ -32,8 +32,9 @@ def replay(engine: LlamaEngine, turns: int, max_tokens: int,
     figures = []
     for n in range(turns):
         history.append({"role": "user", "content": USER_MESSAGE.format(n=n + 1)})
-        finished = list(engine.generate(history, GenerationParams(
-            max_tokens=max_tokens, temperature=0.0)))[-1]
+        with engine.generate(history, GenerationParams(max_tokens=max_tokens,
+                                                       temperature=0.0)) as handle:
+            finished = handle.result()
         stats = finished.stats
         figures.append((stats.time_to_first_token_s, stats.prompt_tokens,
                         stats.cached_prompt_tokens))

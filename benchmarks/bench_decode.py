@@ -102,8 +102,9 @@ def bare_loop_rate(llama, tokens: list[int], max_tokens: int) -> tuple[float, in
 def scalpel_rate(engine, max_tokens: int,
                  messages: list[dict[str, str]] = MESSAGES) -> tuple[float, int]:
     """Decode tok/s as the engine itself reports it for one greedy reply."""
-    finished = list(engine.generate(messages, GenerationParams(temperature=0.0,
-                                                               max_tokens=max_tokens)))[-1]
+    params = GenerationParams(temperature=0.0, max_tokens=max_tokens)
+    with engine.generate(messages, params) as handle:
+        finished = handle.result()
     return finished.stats.decode_tokens_per_s, finished.stats.completion_tokens
 
 

@@ -82,11 +82,10 @@ def long_prompt(salt: int, lines: int, words: int = 0) -> list[dict[str, str]]:
 def first_event(engine, messages: list[dict[str, str]]) -> tuple[float, object]:
     """Seconds from ``generate`` to its first event, and the reply's stats."""
     started = time.perf_counter()
-    stream = iter(engine.generate(messages, GenerationParams(max_tokens=1, temperature=0.0)))
-    events = [next(stream)]
-    seconds = time.perf_counter() - started
-    events.extend(stream)
-    return seconds, events[-1].stats
+    with engine.generate(messages, GenerationParams(max_tokens=1, temperature=0.0)) as handle:
+        next(handle)  # the first read starts the request
+        seconds = time.perf_counter() - started
+        return seconds, handle.result().stats
 
 
 def evaluated(engine, salt: int, lines: int, words: int) -> int:

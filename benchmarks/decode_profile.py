@@ -97,8 +97,9 @@ def engine_breakdown(engine, tokens: int) -> dict[str, float]:
     llama_cpp.llama_decode = decode_clock.wrap(original_decode, one_token)
     llama_engine.Sampler = TimedSampler
     try:
-        finished = list(engine.generate(MESSAGES, GenerationParams(temperature=0.0,
-                                                                   max_tokens=tokens)))[-1]
+        params = GenerationParams(temperature=0.0, max_tokens=tokens)
+        with engine.generate(MESSAGES, params) as handle:
+            finished = handle.result()
     finally:
         llama_cpp.llama_decode = original_decode
         llama_cpp.llama_sampler_sample = original_chain_sample

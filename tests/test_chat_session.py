@@ -289,3 +289,31 @@ def test_default_sampling_without_a_preset(store, model_file):
     rec = Recorder(session)
     session.send("one two three")
     assert rec.until(AnswerFinished)[-1].finished.stats.completion_tokens == 2
+
+
+def test_two_sessions_on_one_store_each_keep_their_own_branch(tmp_path, model_file):
+    """A window and `scalpel chat` (or a second window) on the same chat: each continues
+    its own branch; neither model sees the other's turns."""
+    first = ChatStore(tmp_path / "shared.sqlite3")
+    second = ChatStore(tmp_path / "shared.sqlite3")
+    a, engine_a, rec_a = make_session(first, model_file)
+    a.send("start")
+    rec_a.until(AnswerFinished)
+    a.wait_idle(5)
+    b, engine_b, rec_b = make_session(second, model_file)
+    b.open_chat(a.chat_id)
+    for turn in range(2):
+        a.send(f"A{turn}")
+        rec_a.until(AnswerFinished)
+        a.wait_idle(5)
+        b.send(f"B{turn}")
+        rec_b.until(AnswerFinished)
+        b.wait_idle(5)
+    users = lambda session: [m.content for m in session.path if m.role == "user"]  # noqa: E731
+    assert users(a) == ["start", "A0", "A1"] and users(b) == ["start", "B0", "B1"]
+    assert [m["content"] for m in engine_b.requests[-1] if m["role"] == "user"] == \
+        ["start", "B0", "B1"]
+    a.open_chat(a.chat_id)  # reopened: the branch used last, as before
+    assert users(a) == ["start", "B0", "B1"]
+    first.close()
+    second.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app.core.engine.templates import (FORMATS, TemplateChoice, choose_chat_template,
-                                               stops_for_template, vocab_has_token)
+                                               stops_for_template)
 
 from gguf_copies import write_gguf_copy
 
@@ -245,14 +245,15 @@ def test_the_copy_has_no_template_and_the_new_name(no_template_copy):
 
 @pytest.mark.model
 def test_smollm2_without_a_template_gets_chatml_from_its_vocabulary(bare_vocab):
+    from desktop_app.core.engine.llama_api import special_token_texts, vocab_has_token
+
     has_token = vocab_has_token(bare_vocab)
     assert has_token("<|im_start|>")
     assert not has_token("<|start_header_id|>")
     assert not has_token("[INST]")
     choice = choose_chat_template(embedded=None, architecture="llama", has_token=has_token)
     assert (choice.format, choice.source) == ("chatml", "vocabulary")
-    bos = bare_vocab._model.token_get_text(bare_vocab.token_bos())
-    eos = bare_vocab._model.token_get_text(bare_vocab.token_eos())
+    bos, eos = special_token_texts(bare_vocab)
     prompt = render(choice.template, [{"role": "system", "content": "You are terse."},
                                       {"role": "user", "content": "Hi"}], bos=bos, eos=eos)
     assert prompt == ("<|im_start|>system\nYou are terse.<|im_end|>\n"

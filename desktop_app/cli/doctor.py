@@ -28,15 +28,10 @@ def _package_versions() -> dict[str, str | None]:
 
 def _llama_build() -> dict[str, object]:
     try:
-        import llama_cpp
+        from ..core.engine import llama_api
     except Exception as exc:  # a broken native build must not stop the report
         return {"importable": False, "error": f"{type(exc).__name__}: {exc}"}
-    return {
-        "importable": True,
-        "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
-        "mmap": bool(llama_cpp.llama_supports_mmap()),
-        "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip(),
-    }
+    return {"importable": True, **llama_api.build_info()}
 
 
 def _gpu() -> dict[str, object] | None:

@@ -118,12 +118,13 @@ def parse_nvidia_smi(text: str) -> list[GpuMemory]:
 
 
 def gpu_offload_supported() -> bool:
-    """Whether this llama.cpp build can put layers on a GPU (imports llama_cpp)."""
+    """Whether this llama.cpp build can put layers on a GPU (loads llama.cpp, through the
+    engine package: only it touches llama_cpp)."""
     try:
-        import llama_cpp
+        from .engine import llama_api
     except Exception:  # noqa: BLE001 - a broken native build means no offload
         return False
-    return bool(llama_cpp.llama_supports_gpu_offload())
+    return llama_api.supports_gpu_offload()
 
 
 def gpu_memory() -> GpuMemory | None:

@@ -206,13 +206,15 @@ class ChatStore:
             raise ChatStoreError(f"that message no longer exists (id {message_id})")
         return _message(rows[0])
 
-    def delete_message(self, message_id: int) -> None:
-        """Remove the message and everything after it; the chat shows the nearest branch."""
+    def delete_message(self, message_id: int) -> int | None:
+        """Remove the message and everything after it; the chat shows the nearest branch,
+        whose last message is returned."""
         gone = self.message(message_id)
         with self._write() as db:
             db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
             leaf = self._newest_leaf_under(db, gone.chat_id, gone.parent_id)
             db.execute("UPDATE chats SET current_leaf_id = ? WHERE id = ?", (leaf, gone.chat_id))
+        return leaf
 
     def _children(self, db: sqlite3.Connection, chat_id: int, parent_id: int | None) -> list[int]:
         if parent_id is None:
@@ -232,12 +234,20 @@ class ChatStore:
         return node
 
     def path(self, chat_id: int) -> list[StoredMessage]:
+        """The branch the chat was last left on (its ``current_leaf_id``)."""
+        return self.path_to(self.current_leaf_id(chat_id))
+
+    def path_to(self, leaf_id: int | None) -> list[StoredMessage]:
+        """The messages from the chat's start down to ``leaf_id``. A window or process
+        keeps its own leaf, so another one moving the chat's branch does not move its."""
+        if leaf_id is None:
+            return []
         rows = self._read(
-            f"WITH RECURSIVE up(id) AS (SELECT current_leaf_id FROM chats WHERE id = ? "
+            f"WITH RECURSIVE up(id) AS (SELECT ? "
             f"UNION ALL SELECT m.parent_id FROM messages m JOIN up ON m.id = up.id "
             f"WHERE m.parent_id IS NOT NULL) "
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id IN (SELECT id FROM up) "
-            f"ORDER BY created_at, id", (chat_id,))
+            f"ORDER BY created_at, id", (leaf_id,))
         return [_message(row) for row in rows]
 
     def siblings(self, message_id: int) -> list[StoredMessage]:
@@ -252,7 +262,7 @@ class ChatStore:
             leaf = self._newest_leaf_under(db, message.chat_id, message.id)
             db.execute("UPDATE chats SET current_leaf_id = ? WHERE id = ?",
                        (leaf, message.chat_id))
-        return self.path(message.chat_id)
+        return self.path_to(leaf)
 
     def all_messages(self, chat_id: int) -> list[StoredMessage]:
         """Every message of the chat, all branches, oldest first."""

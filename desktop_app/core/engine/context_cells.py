@@ -15,7 +15,6 @@ twice as big (capped again), with the sequence's KV cache copied across
 
 from __future__ import annotations
 
-import ctypes
 import logging
 
 from ..errors import EngineError
@@ -37,26 +36,18 @@ def cells_for(needed: int, current: int, cap: int) -> int:
 def grow_context(llama, cells: int) -> None:
     """Give ``llama`` (a ``llama_cpp.Llama``) a context of ``cells`` cells holding the same
     sequence; its old context is freed. Raises EngineError if llama.cpp cannot."""
-    import llama_cpp
-    from llama_cpp import _internals
+    from . import llama_api
 
-    old = llama._ctx
-    size = llama_cpp.llama_state_seq_get_size(old.ctx, SEQUENCE)
-    state = (ctypes.c_uint8 * max(size, 1))()
-    written = llama_cpp.llama_state_seq_get_data(old.ctx, state, size, SEQUENCE)
-    params = llama_cpp.llama_context_params.from_buffer_copy(llama.context_params)
-    params.n_ctx = cells
+    state = llama_api.save_sequence(llama, SEQUENCE)
     try:
-        new = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
+        new = llama_api.new_context(llama, cells)
     except ValueError as exc:
         raise EngineError(f"llama.cpp could not make room for a longer conversation "
                           f"({cells:,} tokens): {exc}. Start a new chat or close other "
                           "programs.") from exc
-    if written and not llama_cpp.llama_state_seq_set_data(new.ctx, state, written, SEQUENCE):
-        new.close()
+    if state.size and not llama_api.restore_sequence(new, state, SEQUENCE):
+        llama_api.close_context(new)
         raise EngineError("llama.cpp could not carry the conversation into a bigger context; "
                           "start a new chat")
-    llama._ctx = new
-    llama.context_params.n_ctx = cells
-    old.close()
-    log.debug("context grown to %d cells (%d bytes of cache state copied)", cells, written)
+    llama_api.replace_context(llama, new, cells)
+    log.debug("context grown to %d cells (%d bytes of cache state copied)", cells, state.size)

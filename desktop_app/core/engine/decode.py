@@ -14,6 +14,9 @@ a plain greedy reply skips the sampler chain (``Decoder.argmax``: numpy over
 the logits in place, instead of llama.cpp copying 49k candidates per token),
 and ``TokenTexts`` answers "end of generation? which bytes? which text?" for a
 token in one dict lookup.
+
+The calls into llama.cpp are ``llama_api``'s; the per-token ones are its C
+functions bound to locals here, with no Python layer between.
 """
 
 from __future__ import annotations
@@ -28,30 +31,26 @@ from .types import GenerationParams
 
 RANDOM_SEED = 0xFFFFFFFF      # llama.cpp's LLAMA_DEFAULT_SEED: a fresh random seed
 PENALTY_LAST_N = 64           # tokens the repeat penalty looks back over
-_ABORTED = 2                  # llama_decode's return code when the abort callback fired
 
 
 class Decoder:
     """Owns one context's KV cache: which tokens it holds, and how to extend it."""
 
     def __init__(self, llama, *, cap: int | None = None) -> None:
-        import llama_cpp
+        from . import llama_api
 
-        self._llama_cpp = llama_cpp
+        self._api = llama_api
         self._llama = llama  # keeps the context alive
         self.ctx = llama.ctx
         self.cells = llama.n_ctx()
         self.cap = max(cap or self.cells, self.cells)  # the most cells it may grow to
-        self.vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self.vocab = llama_api.model_vocab(llama)
         self.n_batch = llama.n_batch
         self.kv_tokens: list[int] = []   # what the KV cache holds, position by position
-        self._one = (llama_cpp.llama_token * 1)()
-        self._one_batch = llama_cpp.llama_batch_get_one(self._one, 1)
-        self.texts = TokenTexts(llama_cpp, self.vocab)
-        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
-        # llama_get_logits_ith returning a plain address (no ctypes pointer object per call)
-        self._logits_at = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32)(
-            ctypes.cast(llama_cpp.llama_get_logits_ith, ctypes.c_void_p).value)
+        self._one, self._one_batch = llama_api.one_token_batch()
+        self.texts = TokenTexts(self.vocab)
+        self.n_vocab = llama_api.vocab_size(self.vocab)
+        self._logits_at = llama_api.logits_address_function()
         self._logits_address: int | None = None
         self._logits = None  # numpy view of the last token's logits, at _logits_address
 
@@ -81,29 +80,26 @@ class Decoder:
         return shared
 
     def _truncate(self, length: int) -> None:
-        memory = self._llama_cpp.llama_get_memory(self.ctx)
-        self._llama_cpp.llama_memory_seq_rm(memory, -1, length, -1)
+        self._api.drop_positions_from(self.ctx, length)
         del self.kv_tokens[length:]
 
     def evaluate(self, tokens: list[int], cancel: threading.Event) -> bool:
         """Run ``tokens`` through the model in batches; False if cancelled midway."""
-        llama_cpp = self._llama_cpp
         for start in range(0, len(tokens), self.n_batch):
             chunk = tokens[start:start + self.n_batch]
-            array = (llama_cpp.llama_token * len(chunk))(*chunk)
-            if not self._decode(llama_cpp.llama_batch_get_one(array, len(chunk)), cancel):
+            if not self._decode(chunk, cancel):
                 return False
             self.kv_tokens.extend(chunk)
         return True
 
-    def _decode(self, batch, cancel: threading.Event) -> bool:
-        code = self._llama_cpp.llama_decode(self.ctx, batch)
+    def _decode(self, chunk: list[int], cancel: threading.Event) -> bool:
+        code = self._api.decode_tokens(self.ctx, chunk)
         if code == 0:
             return True
         self._truncate(len(self.kv_tokens))  # forget a half-written batch
-        if code == _ABORTED or cancel.is_set():
+        if code == self._api.DECODE_ABORTED or cancel.is_set():
             return False
-        if code == 1:
+        if code == self._api.DECODE_NO_ROOM:
             raise EngineError("the model's context is full; start a new chat or raise the "
                               "context size")
         raise EngineError(f"llama.cpp failed to decode (error {code})")
@@ -135,7 +131,7 @@ class Decoder:
         if not self.evaluate(new_tokens, cancel):
             return
         sample = sampler.sample
-        decode = self._llama_cpp.llama_decode
+        decode = self._api.decode_function()
         one, batch, ctx = self._one, self._one_batch, self.ctx
         cells, kv = self.cells, self.kv_tokens
         while not cancel.is_set():
@@ -153,8 +149,8 @@ class Decoder:
 
     def _decode_failed(self, code: int, cancel: threading.Event) -> None:
         self._truncate(len(self.kv_tokens))
-        if code != _ABORTED and not cancel.is_set():
-            if code == 1:
+        if code != self._api.DECODE_ABORTED and not cancel.is_set():
+            if code == self._api.DECODE_NO_ROOM:
                 raise EngineError("the model's context is full; start a new chat")
             raise EngineError(f"llama.cpp failed to decode (error {code})")
 
@@ -168,29 +164,25 @@ class Sampler:
     """
 
     def __init__(self, decoder: Decoder, params: GenerationParams) -> None:
-        import llama_cpp
+        from .llama_api import SamplerChain
 
-        self._free = llama_cpp.llama_sampler_free
-        self.chain = None
+        self.chain: SamplerChain | None = None
         if _plain_greedy(params):
             self.sample = decoder.argmax
             return
-        chain_params = llama_cpp.llama_sampler_chain_default_params()
-        chain_params.no_perf = True
-        self.chain = llama_cpp.llama_sampler_chain_init(chain_params)
+        self.chain = SamplerChain()
         try:
-            for stage in _stages(llama_cpp, decoder.vocab, params):
-                llama_cpp.llama_sampler_chain_add(self.chain, stage)
+            _add_stages(self.chain, decoder.vocab, params)
         except Exception:
             self.close()
             raise
-        chain, sample = self.chain, llama_cpp.llama_sampler_sample
+        chain, sample = self.chain.pointer, self.chain.sample_function()
         # decoder.ctx looked up per token: the context may be replaced by a bigger one
         self.sample = lambda: sample(chain, decoder.ctx, -1)
 
     def close(self) -> None:
-        if self.chain:
-            self._free(self.chain)
+        if self.chain is not None:
+            self.chain.close()
             self.chain = None
 
     def __enter__(self) -> "Sampler":
@@ -209,31 +201,24 @@ def _plain_greedy(params: GenerationParams) -> bool:
     return params.temperature <= 0 and not params.grammar and not _penalised(params)
 
 
-def _stages(llama_cpp, vocab, params: GenerationParams):
+def _add_stages(chain, vocab, params: GenerationParams) -> None:
     """The samplers in llama.cpp's usual order; greedy when temperature is 0."""
-    if params.grammar:
-        grammar = llama_cpp.llama_sampler_init_grammar(vocab, params.grammar.encode("utf-8"),
-                                                       b"root")
-        if not grammar:
-            raise EngineError("the preset's output format (grammar) is invalid; "
-                              "check its JSON schema")
-        yield grammar
+    if params.grammar and not chain.add_grammar(vocab, params.grammar):
+        raise EngineError("the preset's output format (grammar) is invalid; "
+                          "check its JSON schema")
     if _penalised(params):
-        n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
-        yield llama_cpp.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N,
-                                                     params.repeat_penalty, 0.0, 0.0)
+        chain.add_penalties(vocab, last_n=PENALTY_LAST_N, repeat=params.repeat_penalty)
     if params.temperature <= 0:
-        yield llama_cpp.llama_sampler_init_greedy()
+        chain.add_greedy()
         return
     if params.top_k > 0:
-        yield llama_cpp.llama_sampler_init_top_k(params.top_k)
+        chain.add_top_k(params.top_k)
     if 0 < params.top_p < 1:
-        yield llama_cpp.llama_sampler_init_top_p(params.top_p, 1)
+        chain.add_top_p(params.top_p)
     if params.min_p > 0:
-        yield llama_cpp.llama_sampler_init_min_p(params.min_p, 1)
-    yield llama_cpp.llama_sampler_init_temp(params.temperature)
-    seed = RANDOM_SEED if params.seed is None else params.seed & 0xFFFFFFFF
-    yield llama_cpp.llama_sampler_init_dist(seed)
+        chain.add_min_p(params.min_p)
+    chain.add_temperature(params.temperature)
+    chain.add_distribution(RANDOM_SEED if params.seed is None else params.seed & 0xFFFFFFFF)
 
 
 TokenText = tuple[bytes, str | None] | None
@@ -247,10 +232,12 @@ class TokenTexts(dict):
     a piece of a character, for the incremental decoder).
     """
 
-    def __init__(self, llama_cpp, vocab) -> None:
+    def __init__(self, vocab) -> None:
+        from . import llama_api
+
         super().__init__()
-        self._is_eog = llama_cpp.llama_vocab_is_eog
-        self._to_piece = llama_cpp.llama_token_to_piece
+        self._is_eog = llama_api.is_end_of_generation_function()
+        self._piece = llama_api.token_piece
         self._vocab = vocab
 
     def __missing__(self, token: int) -> TokenText:
@@ -266,9 +253,4 @@ class TokenTexts(dict):
 
     def piece(self, token: int) -> bytes:
         """The token's bytes as llama.cpp renders them (special tokens as nothing)."""
-        buffer = ctypes.create_string_buffer(64)
-        n = self._to_piece(self._vocab, token, buffer, 64, 0, False)
-        if n < 0:  # longer than 64 bytes: -n is its size
-            buffer = ctypes.create_string_buffer(-n)
-            n = self._to_piece(self._vocab, token, buffer, -n, 0, False)
-        return buffer.raw[:max(n, 0)]
+        return self._piece(self._vocab, token)

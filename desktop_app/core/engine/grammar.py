@@ -22,10 +22,10 @@ def schema_to_grammar(schema_json: str) -> str:
     Object properties keep the schema's order: models fill a title before the
     details better than the alphabetical order would have them.
     """
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
+    from .llama_api import schema_to_gbnf
 
     try:
-        return json_schema_to_gbnf(schema_json)
+        return schema_to_gbnf(schema_json)
     except Exception as exc:  # noqa: BLE001 - the converter raises bare exceptions
         raise PresetError(f"the JSON schema cannot be turned into a grammar: {exc}",
                           field="output.json_schema") from exc

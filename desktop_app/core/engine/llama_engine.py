@@ -38,7 +38,7 @@ from .contract import Generation, cancelled_before_start
 from .grammar import grammar_for
 from .memory_check import check_memory
 from .prompt import ChatPromptFormatter, RenderedPrompt, StopMatcher
-from .templates import choose_chat_template, vocab_has_token
+from .templates import choose_chat_template
 from .types import (EngineEvent, GenerationParams, LoadOptions, Message, ModelInfo,
                     ReplyFinished, ReplyStats, TextDelta)
 
@@ -153,7 +153,7 @@ class LlamaEngine:
             log.info("unloaded %s to make room for %s", closed.name, gguf.path)
 
     def _open(self, gguf: GGUFInfo, options: LoadOptions, name: str | None) -> LoadedModel:
-        import llama_cpp
+        from . import llama_api
 
         bridge = install_log_bridge()
         bridge.take_errors()
@@ -162,19 +162,17 @@ class LlamaEngine:
         first = min(n_ctx, FIRST_CELLS)
         started = time.perf_counter()
         try:
-            # verbose=True keeps llama-cpp-python from swapping file descriptors;
-            # its Python-level prints are captured here, native logs by the bridge.
+            # llama-cpp-python's Python-level prints are captured here, native logs by
+            # the bridge (see llama_api.open_llama).
             with contextlib.redirect_stderr(_StderrToLog()):  # type: ignore[type-var]
                 # Opened small and grown with the conversation: context_cells.py
-                llama = llama_cpp.Llama(
-                    model_path=gguf.path, n_ctx=first, n_threads=n_threads,
-                    n_threads_batch=n_threads, n_batch=min(options.n_batch, first),
+                llama = llama_api.open_llama(
+                    gguf.path, n_ctx=first, n_threads=n_threads,
+                    n_batch=min(options.n_batch, first),
                     n_ubatch=_step_tokens(options, first),
                     n_gpu_layers=options.n_gpu_layers,
                     # Off by default, unlike llama.cpp's "auto" (on for CPU): see LoadOptions.
-                    flash_attn=options.flash_attn,
-                    verbose=True)
-            llama.verbose = False
+                    flash_attn=options.flash_attn)
         except (ValueError, RuntimeError, OSError) as exc:
             reason = "; ".join(bridge.take_errors()[-2:]) or str(exc)
             raise EngineError(
@@ -197,13 +195,14 @@ class LlamaEngine:
     @staticmethod
     def _formatter_for(llama, gguf: GGUFInfo,
                        override: str | None) -> tuple[ChatPromptFormatter, str]:
-        model = llama._model
-        eos = model.token_get_text(llama.token_eos()) if llama.token_eos() >= 0 else ""
-        bos = model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
+        from . import llama_api
+
+        bos, eos = llama_api.special_token_texts(llama)
         try:
             choice = choose_chat_template(embedded=gguf.chat_template,
                                           architecture=gguf.architecture,
-                                          has_token=vocab_has_token(llama), override=override)
+                                          has_token=llama_api.vocab_has_token(llama),
+                                          override=override)
         except ValueError as exc:
             raise EngineError(f"the catalog's chat format for this model is unusable: {exc}") from exc
         if choice.source != "embedded":
@@ -352,18 +351,12 @@ class LlamaEngine:
         return model.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     def _set_abort(self, llama, cancel: threading.Event | None) -> None:
-        import llama_cpp
+        from . import llama_api
 
-        enabled = cancel is not None
-        if cancel is not None:
-
-            @llama_cpp.ggml_abort_callback
-            def should_abort(_data):  # called by ggml per graph node
-                return cancel.is_set()
-
-            self._abort_cb = should_abort
-        callback = self._abort_cb if enabled else llama_cpp.ggml_abort_callback()
-        llama_cpp.llama_set_abort_callback(llama.ctx, callback, None)
+        # cancel.is_set is called by ggml per graph node while it is on
+        callback = llama_api.set_abort_check(llama, None if cancel is None else cancel.is_set)
+        if callback is not None:
+            self._abort_cb = callback  # llama.cpp holds a raw pointer to it
 
 
 def _context_size(gguf: GGUFInfo, options: LoadOptions) -> int:

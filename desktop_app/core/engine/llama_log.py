@@ -3,14 +3,14 @@
 llama-cpp-python's ``verbose=False`` silences llama.cpp by swapping the
 process's stdout/stderr file descriptors while a model loads, which breaks
 windowed (console-less) frozen builds. Instead we install our own log
-callback with ``llama_log_set``: every line goes to the ``llama_cpp.native``
-logger, and the last error lines are kept so a failed load can say why.
+callback with ``llama_log_set`` (``llama_api.set_log_callback``): every line
+goes to the ``llama_cpp.native`` logger, and the last error lines are kept so a
+failed load can say why.
 """
 
 from __future__ import annotations
 
 import collections
-import ctypes
 import logging
 import threading
 
@@ -35,14 +35,10 @@ class LlamaLogBridge:
         self._callback = None
 
     def install(self) -> None:
-        import llama_cpp
+        from . import llama_api
 
-        @llama_cpp.llama_log_callback
-        def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-            self._receive(level, text)
-
-        self._callback = callback  # keep a reference: llama.cpp holds a raw pointer
-        llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+        # keep a reference: llama.cpp holds a raw pointer
+        self._callback = llama_api.set_log_callback(self._receive)
 
     def _receive(self, level: int, text: bytes) -> None:
         chunk = text.decode("utf-8", errors="replace") if text else ""

@@ -40,13 +40,11 @@ def file_identity(path) -> FileIdentity | None:
 
 class LoadedModel:
     def __init__(self, llama, info: ModelInfo, formatter: ChatPromptFormatter) -> None:
-        import llama_cpp
-
         self.llama = llama
         self.info = info
         self.formatter = formatter
-        self.vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self.decoder = Decoder(llama, cap=info.context_size)
+        self.vocab = self.decoder.vocab
         self.identity: FileIdentity | None = None  # the file as it was when loaded
 
     def close(self) -> None:

@@ -237,14 +237,3 @@ def _choice(name: str, source: str, note: str) -> TemplateChoice:
     fmt = FORMATS[name]
     return TemplateChoice(fmt.template, fmt.stops, name, source, note)
 
-
-def vocab_has_token(llama) -> Callable[[str], bool]:
-    """For a ``llama_cpp.Llama``: does this text tokenize to exactly one (special) token?"""
-    def has_token(text: str) -> bool:
-        try:
-            tokens = llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        except (RuntimeError, ValueError):
-            return False
-        return len(tokens) == 1
-
-    return has_token

@@ -53,6 +53,7 @@ class ChatSession:
         self.error: str | None = None
         self.chat_id: int | None = None
         self.path: list[StoredMessage] = []
+        self._leaf: int | None = None        # this session's branch: its last message
         self.model: ModelInfo | None = self.engine.model_info
         self.preset: Preset | None = None
         self._answer: Answer | None = None
@@ -128,6 +129,7 @@ class ChatSession:
             if at_message is not None and all(m.id != at_message for m in path):
                 path = self.store.switch_to(at_message)  # the hit is on another branch
             self.chat_id, self.path = chat_id, path
+            self._leaf = path[-1].id if path else None
         self._show()
 
     def new_chat(self) -> None:
@@ -135,7 +137,7 @@ class ChatSession:
         with self._lock:
             if self._answer is not None:
                 self._stop_locked()
-            self.chat_id, self.path = None, []
+            self.chat_id, self.path, self._leaf = None, [], None
         self._show()
 
     def _show(self) -> None:
@@ -144,7 +146,12 @@ class ChatSession:
         self._emit(ChatShown(self.chat_id, tuple(self.path), stats))
 
     def _reload_path(self) -> None:
-        self.path = self.store.path(self.chat_id) if self.chat_id is not None else []
+        """This session's branch, as it is now: another window or process sharing the
+        store may move the chat's remembered branch, but not this one."""
+        if self.chat_id is None:
+            self.path = []
+        else:
+            self.path = self.store.path_to(self._leaf)
 
     def show_alternative(self, message_id: int, step: int) -> None:
         """Show the previous (-1) or next (+1) version of a message and what follows it."""
@@ -156,6 +163,7 @@ class ChatSession:
             if not 0 <= index < len(siblings):
                 return
             self.path = self.store.switch_to(siblings[index].id)
+            self._leaf = self.path[-1].id if self.path else None
         self._show()
 
     def delete_message(self, message_id: int) -> None:
@@ -163,7 +171,7 @@ class ChatSession:
         with self._lock:
             if self._answer is not None:
                 raise SessionBusyError(BUSY)
-            self.store.delete_message(message_id)
+            self._leaf = self.store.delete_message(message_id)
             self._reload_path()
         self._show()
         self._emit(ChatsChanged())
@@ -173,7 +181,7 @@ class ChatSession:
             if chat_id == self.chat_id:
                 if self._answer is not None:
                     raise SessionBusyError(BUSY)
-                self.chat_id, self.path = None, []
+                self.chat_id, self.path, self._leaf = None, [], None
             self.store.delete_chat(chat_id)
         self._show()
         self._emit(ChatsChanged())
@@ -195,12 +203,15 @@ class ChatSession:
                 parent = self.path[-1].id if self.path else None
             else:
                 parent = next(m for m in self.path if m.id == replacing).parent_id
+            leaf_before = self._leaf
             question = self.store.add_message(
                 self.chat_id, parent_id=parent, role="user", content=text,
                 preset_id=self._preset_id)
+            self._leaf = question.id
             self._reload_path()
             self._emit(QuestionAdded(self.chat_id, question, replacing))
-            self._begin(question.id, question=question, created=created, typed=text)
+            self._begin(question.id, question=question, created=created, typed=text,
+                        leaf_before=leaf_before)
         return True
 
     def regenerate(self, answer_id: int) -> bool:
@@ -211,8 +222,11 @@ class ChatSession:
             if answer is None or answer.role != "assistant":
                 return False
             self._check_can_answer()
+            leaf_before = self._leaf
             self.path = self.path[:self.path.index(answer)]
-            self._begin(answer.parent_id, question=None, created=False, typed="")
+            self._leaf = answer.parent_id
+            self._begin(answer.parent_id, question=None, created=False, typed="",
+                        leaf_before=leaf_before)
         return True
 
     def _check_can_answer(self) -> None:
@@ -222,18 +236,22 @@ class ChatSession:
             raise NoModelLoadedError("Choose a model first.")
 
     def _begin(self, parent_id: int | None, *, question: StoredMessage | None,
-               created: bool, typed: str) -> None:
+               created: bool, typed: str, leaf_before: int | None) -> None:
         try:
             messages, params = self.request(self.history)
         except ScalpelError:
             self._undo(question, created)
+            self._leaf = leaf_before
+            self._reload_path()
             raise
         name = self.model.name if self.model else "Assistant"
         row = self.store.add_message(
             self.chat_id, parent_id=parent_id, role="assistant", content="", model=name,
             preset_id=self._preset_id, status="partial")
         answer = Answer(chat_id=self.chat_id, row=row, messages=messages, params=params,
-                        question=question, created_chat=created, typed=typed)
+                        question=question, created_chat=created, typed=typed,
+                        leaf_before=leaf_before)
+        self._leaf = row.id
         self._answer = answer
         siblings = self.store.siblings(row.id)
         self._emit(AnswerStarted(self.chat_id, row, name, (len(siblings), len(siblings))))
@@ -288,6 +306,7 @@ class ChatSession:
             if not text.strip() and reason == "cancelled":  # stopped before any word
                 self._delete_quietly(answer.row.id)
                 restore = self._undo(answer.question, answer.created_chat, chat_id=answer.chat_id)
+                self._back_to(answer)
                 shown = None
             else:
                 status = "cancelled" if reason == "cancelled" else "complete"
@@ -304,11 +323,17 @@ class ChatSession:
         with self._lock:
             self._delete_quietly(answer.row.id)
             restore = self._undo(answer.question, answer.created_chat, chat_id=answer.chat_id)
+            self._back_to(answer)
             self._answer = None
             if answer.chat_id == self.chat_id:
                 self._reload_path_quietly()
         self._emit(AnswerFailed(answer.chat_id, error, restore))
         self._after_answer(error)
+
+    def _back_to(self, answer: Answer) -> None:
+        """An answer taken back: its chat shows the branch it showed before the send."""
+        if answer.chat_id == self.chat_id:
+            self._leaf = answer.leaf_before
 
     def _after_answer(self, error: str | None = None) -> None:
         self._emit(ChatsChanged())
@@ -331,7 +356,7 @@ class ChatSession:
                 if not self.store.all_messages(chat_id):
                     self.store.delete_chat(chat_id)
                     if self.chat_id == chat_id:
-                        self.chat_id, self.path = None, []
+                        self.chat_id, self.path, self._leaf = None, [], None
             except ScalpelError as exc:
                 log.warning("could not remove the empty chat %s: %s", chat_id, exc)
         return question.content
