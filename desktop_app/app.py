@@ -75,10 +75,15 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def run_gui(services: Services, *, initial_model: ModelRef | None = None) -> int:
+def run_gui(services: Services, *, initial_model: ModelRef | None = None,
+            on_already_open: Callable[[], None] | None = None) -> int:
+    """Open the window, or, when one is open on this data folder already, bring that one
+    forward (handing it ``initial_model``), call ``on_already_open`` and return 0."""
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
+
+    from .ui.single_instance import SingleInstance, WindowRequest, bring_forward
 
     log_to_file(services.paths)
     _record_crashes(services)
@@ -86,8 +91,17 @@ def run_gui(services: Services, *, initial_model: ModelRef | None = None) -> int
     app.setApplicationName("Scalpel")
     app.setOrganizationName("Scalpel")
     app.setDesktopFileName("io.scalpel.Scalpel")  # packaging/linux/io.scalpel.Scalpel.desktop
+    guard = SingleInstance.for_data_dir(services.paths.data_dir)
+    if guard.forward_or_listen(WindowRequest.for_this_start(
+            initial_model.path if initial_model else None)):
+        log.info("a window was open on this data folder already: brought it forward")
+        if on_already_open is not None:
+            on_already_open()
+        return 0
+    app.lastWindowClosed.connect(guard.close)  # a start from now on opens its own window
     app.setWindowIcon(QIcon(str(resource_path("icons", "scalpel.svg"))))
     window = create_window(services)
+    guard.serve(lambda request: bring_forward(window, request))
     window.show()
     problems = startup_problems(services, initial_model)
     if problems:
@@ -95,4 +109,7 @@ def run_gui(services: Services, *, initial_model: ModelRef | None = None) -> int
     window.start(initial_model)  # loads in the background: the window is already up
     for hook in on_window_shown:
         QTimer.singleShot(0, hook)
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        guard.close()

@@ -76,8 +76,7 @@ def test_a_load_that_will_not_fit_is_refused_naming_the_numbers(smollm2_path, sm
         assert str(error) == (
             "SmolLM2 no template needs about 677 MB of memory (98 MB model + 189 MB context "
             "cache for 8,192 tokens + 390 MB working memory) but only 500 MB is free. Set "
-            "the context to 2,048 tokens or less (Task ▸ Edit presets ▸ Context size, or --ctx "
-            "in the terminal), or choose a smaller model.")
+            "the context to 2,048 tokens or less, or choose a smaller model.")
         assert engine.model_info is before and engine.loaded_models() == [before]
         assert answers(engine)
     finally:

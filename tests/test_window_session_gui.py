@@ -174,3 +174,26 @@ def test_a_finished_answer_keeps_its_spacing_as_if_the_chat_were_reopened(qtbot,
     assert streamed == reopened
     headings = [m for m in reopened if m[0] == fake_window.chat.model.name[:20]]
     assert headings and all(top == 16 for _text, top, _bottom in headings)
+
+
+def test_each_face_adds_its_own_place_to_act_and_the_core_names_none(qtbot, fake_window):
+    from desktop_app.cli.dispatch import for_terminal
+    from desktop_app.core.errors import InsufficientMemoryError
+
+    error = InsufficientMemoryError(model_name="Big", needed_bytes=2 << 30,
+                                    available_bytes=1 << 30, model_bytes=1 << 30,
+                                    kv_cache_bytes=1 << 29, overhead_bytes=1 << 29, n_ctx=8192,
+                                    suggested_n_ctx=2048)
+    assert "▸" not in str(error) and "--ctx" not in str(error)
+    assert for_terminal(error).endswith("(scalpel chat --ctx 2048)")
+
+    def refuse(*_args, **_kwargs):
+        raise error
+
+    fake_window.engine.load = refuse
+    with qtbot.waitSignal(fake_window.bridge.model_load_failed, timeout=5_000):
+        fake_window.bridge.session.load_model(fake_window.chat.model.path,
+                                              fake_window._services.load_options())
+    shown = fake_window.errors.message()
+    assert "Set the context to 2,048 tokens or less" in shown
+    assert "Task ▸ Edit presets ▸ Context size" in shown

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import __version__
-from ..core.errors import ExitCode, ScalpelError, UsageError
+from ..core.errors import ExitCode, InsufficientMemoryError, ScalpelError, UsageError
 from ..core.paths import Paths
 from ..core.services import Services, build_services
 from .chat import add_chat_arguments
@@ -24,6 +24,14 @@ from .models import add_model_commands, run_models_command
 from .policy import add_policy_commands, run_policy_command
 from .presets import add_preset_commands, run_presets_command
 from .terminal_log import command_logging
+
+
+def for_terminal(exc: ScalpelError) -> str:
+    """The error's sentence, with where to act in the terminal, if anywhere (the window
+    adds its own places in ui/error_text.py)."""
+    if isinstance(exc, InsufficientMemoryError) and exc.suggested_n_ctx:
+        return f"{exc} (scalpel chat --ctx {exc.suggested_n_ctx})"
+    return str(exc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         parser.exit(exc.exit_code, f"scalpel: error: {exc}\n")
     except ScalpelError as exc:
-        print(f"scalpel: {exc}", file=sys.stderr)
+        print(f"scalpel: {for_terminal(exc)}", file=sys.stderr)
         return ExitCode.FAILURE
     except BrokenPipeError:  # `scalpel models list | head -1`: the reader has gone, say nothing
         _drop_stdout()
@@ -148,4 +156,8 @@ def _start_gui(services: Services, *, model: str | None) -> int:
     except ImportError as exc:
         raise ScalpelError(f"the window cannot start because Qt is missing ({exc}); "
                            "reinstall Scalpel") from exc
-    return run_gui(services, initial_model=initial)
+    return run_gui(services, initial_model=initial, on_already_open=_say_already_open)
+
+
+def _say_already_open() -> None:
+    print("scalpel: Scalpel is already open; its window was brought forward.", file=sys.stderr)

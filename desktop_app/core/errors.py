@@ -125,8 +125,8 @@ class InsufficientMemoryError(EngineError):
                  f"({' + '.join(parts)}) but only {format_size(available_bytes)} is free.")
         smaller = "fewer GPU layers or a smaller model" if video else "a smaller model"
         if suggested_n_ctx:
-            advice = (f"Set the context to {suggested_n_ctx:,} tokens or less (Task ▸ Edit "
-                      f"presets ▸ Context size, or --ctx in the terminal), or choose {smaller}.")
+            advice = (f"Set the context to {suggested_n_ctx:,} tokens or less, or choose "
+                      f"{smaller}.")
         else:
             advice = f"Choose {smaller}, or close other programs and try again."
         super().__init__(f"{first} {advice}")

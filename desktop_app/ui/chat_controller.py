@@ -21,6 +21,7 @@ from ..core.presets import Preset
 from ..core.session import (AnswerFailed, AnswerFinished, AnswerStarted, ChatShown,
                             QuestionAdded)
 from .conversation_view import ConversationView, ShownMessage
+from .error_text import for_window
 from .rich_text import RenderedMessage, render_markdown
 from .session_bridge import SessionBridge
 
@@ -98,7 +99,7 @@ class ChatController(QObject):
         try:
             return action() is not False
         except ScalpelError as exc:
-            self._report_error(str(exc))
+            self._report_error(for_window(str(exc), exc))
             return False
 
     def open_chat(self, chat_id: int | None, *, at_message: int | None = None) -> bool:
@@ -201,7 +202,7 @@ class ChatController(QObject):
         if event.restore_text:
             self._restore_prompt(event.restore_text)
         self._answer_done(full_render=True)  # the half answer (and question) go
-        self._report_error(event.error)
+        self._report_error(for_window(event.error, event.cause))
 
     def _render_off_thread(self, shown: ShownMessage, dark: bool) -> None:
         rendered = render_markdown(shown.content, message_id=shown.id, dark=dark)

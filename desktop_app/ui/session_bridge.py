@@ -20,6 +20,7 @@ from ..core.session import (AnswerFailed, AnswerFinished, AnswerStarted, AnswerT
                             ChatSession, ChatsChanged, ChatShown, EngineRestarting, ModelLoaded,
                             ModelLoadFailed, ModelLoading, ModelQueued, ModelUnloaded, Notice,
                             QuestionAdded, SessionEvent, StateChanged)
+from .error_text import for_window
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +106,14 @@ class SessionBridge(QObject):
             self.reply_finished.emit(event.finished)
         elif isinstance(event, AnswerFailed):
             self.answer_failed.emit(event)
-            self.reply_failed.emit(event.error)
+            self.reply_failed.emit(for_window(event.error, event.cause))
         elif isinstance(event, ModelLoading):
             self.model_loading.emit(event.path)
         elif isinstance(event, ModelLoaded):
             self.loaded_models = list(event.kept)
             self.model_loaded.emit(event.info)
         elif isinstance(event, ModelLoadFailed):
-            self.model_load_failed.emit(event.path, event.error)
+            self.model_load_failed.emit(event.path, for_window(event.error, event.cause))
         elif isinstance(event, ModelQueued):
             self.model_queued.emit(event.name)
         elif isinstance(event, ModelUnloaded):

@@ -292,7 +292,7 @@ class ChatSession:
                 finished = self._writer.stream(answer, handle)
             self._end_answer(answer, reason=finished.reason, finished=finished)
         except ScalpelError as exc:
-            self._fail_answer(answer, str(exc))
+            self._fail_answer(answer, str(exc), exc)
         except Exception as exc:  # noqa: BLE001 - a bug must not leave the chat answering
             log.exception("the answer failed")
             self._fail_answer(answer, f"Something went wrong while answering "
@@ -319,7 +319,8 @@ class ChatSession:
         self._emit(AnswerFinished(answer.chat_id, shown, finished, restore))
         self._after_answer()
 
-    def _fail_answer(self, answer: Answer, error: str) -> None:
+    def _fail_answer(self, answer: Answer, error: str,
+                     cause: ScalpelError | None = None) -> None:
         with self._lock:
             self._delete_quietly(answer.row.id)
             restore = self._undo(answer.question, answer.created_chat, chat_id=answer.chat_id)
@@ -327,7 +328,7 @@ class ChatSession:
             self._answer = None
             if answer.chat_id == self.chat_id:
                 self._reload_path_quietly()
-        self._emit(AnswerFailed(answer.chat_id, error, restore))
+        self._emit(AnswerFailed(answer.chat_id, error, restore, cause))
         self._after_answer(error)
 
     def _back_to(self, answer: Answer) -> None:
@@ -408,11 +409,11 @@ class ChatSession:
         self._jobs.submit(lambda: self._run_load(str(path), options, name))
 
     def _run_load(self, path: str, options: LoadOptions, name: str | None) -> None:
-        error = None
+        error, cause = None, None
         try:
             info = self.engine.load(path, options, name=name)
         except ScalpelError as exc:
-            error = str(exc)
+            error, cause = str(exc), exc
         except Exception as exc:  # noqa: BLE001
             log.exception("loading %s failed", path)
             error = f"The model could not be loaded ({type(exc).__name__}); details are in the log."
@@ -424,7 +425,7 @@ class ChatSession:
             self._remember_task()
             self._emit(ModelLoaded(info, tuple(m.name for m in self.engine.loaded_models())))
         else:
-            self._emit(ModelLoadFailed(path, error))
+            self._emit(ModelLoadFailed(path, error, cause))
         self._settle()
 
     def unload(self) -> None:

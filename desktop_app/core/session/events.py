@@ -12,6 +12,7 @@ from typing import Union
 
 from ..chats import StoredMessage
 from ..engine.types import ModelInfo, ReplyFinished, ReplyStats
+from ..errors import ScalpelError
 
 
 class SessionState(enum.Enum):
@@ -74,6 +75,7 @@ class AnswerFailed:
     chat_id: int | None
     error: str
     restore_text: str | None = None
+    cause: ScalpelError | None = None  # the typed error, for a face to add its own hint
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class ModelLoaded:
 class ModelLoadFailed:
     path: str
     error: str
+    cause: ScalpelError | None = None
 
 
 @dataclass(frozen=True)
