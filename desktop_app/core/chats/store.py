@@ -18,13 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import ScalpelError
+from .failures import ChatStoreError, ChatStoreNewerError, is_busy, open_error, write_error
 from .schema import LATEST_VERSION, migrate, schema_version
 from .search_hits import HIT_END, HIT_START, SearchHit, markers_absent_from, split_marked
-
-
-class ChatStoreError(ScalpelError):
-    """The chat database cannot be used, or a request on it makes no sense."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +57,13 @@ _MESSAGE_COLUMNS = ("id, chat_id, parent_id, role, content, model, preset_id, st
 
 class ChatStore:
     def __init__(self, path: Path) -> None:
+        """Open (or create) the chats file. Raises a ChatStoreError by cause: full disk,
+        read-only file or folder, locked, damaged, or written by a newer Scalpel
+        (``opening.open_chat_store`` turns each into a store the window can still use)."""
         self.file = Path(path)
         self.file.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._db = None
         try:
             self._db = sqlite3.connect(self.file, timeout=BUSY_TIMEOUT_MS / 1000,
                                        isolation_level=None, check_same_thread=False)
@@ -72,24 +72,28 @@ class ChatStore:
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
             found = schema_version(self._db)
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
-                raise ChatStoreError(f"{self.file} is held locked by another program; close "
-                                     "it and try again") from exc
-            raise ChatStoreError(f"{self.file} is not a chat database Scalpel can read "
-                                 f"({exc}); move it aside to start a new one") from exc
-        if found > LATEST_VERSION:
-            self._db.close()
-            raise ChatStoreError(f"{self.file} was written by a newer Scalpel (schema {found}, "
-                                 f"this one knows up to {LATEST_VERSION}); update Scalpel")
-        with self._lock:
-            try:
+            if found > LATEST_VERSION:
+                raise ChatStoreNewerError(
+                    f"{self.file} was written by a newer Scalpel (schema {found}, this one "
+                    f"knows up to {LATEST_VERSION}); update Scalpel")
+            with self._lock:
                 migrate(self._db)
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
-                    raise
-                raise ChatStoreError(f"{self.file} is held locked by another program; close "
-                                     "it and try again") from exc
+        except (sqlite3.Error, ChatStoreError) as exc:
+            if self._db is not None:
+                self._db.close()
+            if isinstance(exc, ChatStoreError):
+                raise
+            raise open_error(self.file, exc) from exc
+
+    @classmethod
+    def copy_in_memory(cls, source: sqlite3.Connection) -> "ChatStore":
+        """A store in memory holding a copy of ``source``: the chats stay readable (and
+        the chat goes on) where the file cannot be written; nothing is saved."""
+        store = cls(Path(":memory:"))
+        with store._lock:
+            source.backup(store._db)
+            migrate(store._db)
+        return store
 
     @property
     def schema_version(self) -> int:
@@ -314,33 +318,6 @@ class ChatStore:
         return self._read("PRAGMA integrity_check")[0][0] == "ok"
 
 
-class ChatStoreFullError(ChatStoreError):
-    """The disk holding the chats is full."""
-
-
-class ChatStoreReadOnlyError(ChatStoreError):
-    """The chats file or its folder cannot be written."""
-
-
-def write_error(file: Path, exc: sqlite3.Error) -> ChatStoreError:
-    """The sentence for a failed write to the chat database."""
-    text = str(exc).lower()
-    if "full" in text or getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
-        return ChatStoreFullError(f"The disk is full, so the chat could not be saved. Free "
-                                  f"some space on the disk that holds {file.parent} and go on.")
-    if "readonly" in text or "read-only" in text or "permission" in text:
-        return ChatStoreReadOnlyError(f"{file} cannot be written (the file or its folder is "
-                                      "read-only), so new messages are not saved.")
-    if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
-        return ChatStoreError(f"{file} is held locked by another program; close it and try "
-                              "again")
-    return ChatStoreError(f"The chat could not be saved ({exc}).")
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
-
-
 def _use_wal(db: sqlite3.Connection) -> None:
     """Switch to WAL. SQLite answers "database is locked" at once, without waiting out the
     busy timeout, when several connections open a new file together: retry a while."""
@@ -350,7 +327,7 @@ def _use_wal(db: sqlite3.Connection) -> None:
             db.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or time.monotonic() > deadline:
+            if not is_busy(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
 

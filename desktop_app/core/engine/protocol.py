@@ -20,6 +20,7 @@ one) and ``str(error)`` is the same sentence a person would have read.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .. import errors
@@ -28,8 +29,18 @@ OPS = ("load", "generate", "unload", "set_keep_loaded", "render_prompt",
        "count_prompt_tokens", "stats")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    """One line. Never fails on text: a lone surrogate (from undecodable bytes) becomes
+    U+FFFD, so no request is lost on its way (a lost request would wait forever)."""
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        data = _SURROGATE.sub("\ufffd", text).encode("utf-8")
+    return data + b"\n"
 
 
 def decode(line: bytes) -> dict[str, Any]:

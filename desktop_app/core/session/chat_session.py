@@ -15,6 +15,7 @@ one answer at a time; the chat's branch cannot change under a running answer.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Callable
 
@@ -192,6 +193,7 @@ class ChatSession:
         False for empty text; raises a ScalpelError with the reason it cannot be sent."""
         if not text.strip():
             return False
+        text = _valid_text(text)
         with self._lock:
             self._check_can_answer()
             created = self.chat_id is None
@@ -458,3 +460,12 @@ class ChatSession:
         self.stop()
         if not self._jobs.close(timeout):
             log.warning("the session's worker did not finish within %.0f s", timeout)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(text: str) -> str:
+    """Text that can be stored and sent: lone surrogates (from undecodable bytes in a
+    terminal's arguments, say) become U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)

@@ -1,0 +1,267 @@
+"""A damaged or unreachable chats file (issue 20, part 1): SQLite's promises are the bar.
+
+Before: a garbage, cut or newer file ended the window at start with one line on stderr
+(exit 1; earlier an abort, exit 134), garbage inside pages with a traceback; a read-only
+file opened silently and every send failed; a journal (-wal) beside a cut or replaced
+file was folded into it and deleted, leaving a malformed store that failed every send,
+or a foreign journal silently replaced the chats. Now ``open_chat_store`` never raises:
+a damaged file is copied aside (with its -wal/-shm, named with the date) before anything
+writes to it and what can be read is recovered into a new file; a journal that is not the
+file's own is set aside; a read-only file or folder, a full disk or a newer file leave the
+chats readable from memory with a sentence that names the cause. The window always opens
+and says it; ``scalpel chat`` says it in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import damaged_stores as damage
+from desktop_app.core.chats import ChatStore
+from desktop_app.core.chats.opening import StoreOpening, open_chat_store
+
+
+@pytest.fixture
+def db(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return folder / "chats.sqlite3"
+
+
+@pytest.fixture
+def undo_immutable():
+    paths: list[Path] = []
+    yield paths
+    damage.set_writable(paths)
+
+
+def integrity(path: Path) -> str:
+    with sqlite3.connect(path) as connection:
+        result = connection.execute("PRAGMA integrity_check").fetchone()[0]
+    connection.close()
+    return result
+
+
+def titles(store: ChatStore) -> set[str]:
+    return {chat.title for chat in store.list_chats()}
+
+
+def kept_copy_matches(opening: StoreOpening, before: dict[str, bytes]) -> None:
+    """The copy set aside is the file set exactly as it was (nothing wrote to it first)."""
+    copy = Path(opening.kept_copy)
+    assert copy.name.startswith("chats-") and copy.suffix == ".sqlite3"
+    assert {suffix: Path(str(copy) + suffix).read_bytes() for suffix in before} == before
+    assert opening.kept_copy and copy.name in opening.problem
+
+
+@pytest.mark.parametrize("build, chats, messages", [
+    (damage.garbage, 0, 0),
+    (damage.truncated, 30, 1),
+    (damage.garbage_in_pages, 200, 390),
+    (damage.truncated_with_journal, 50, 40),
+], ids=["garbage", "cut-to-half", "garbage-in-pages", "cut-beside-its-journal"])
+def test_a_damaged_file_is_copied_aside_then_what_can_be_read_is_recovered(
+        db, build, chats, messages):
+    build(db)
+    before = damage.snapshot(db)
+    store, opening = open_chat_store(db)
+    assert opening.saving and "damaged" in opening.problem
+    kept_copy_matches(opening, before)
+    assert len(store.list_chats()) >= chats and opening.recovered_chats >= chats
+    assert opening.recovered_messages >= messages
+    if chats:
+        assert f"The {opening.recovered_chats} chats" in opening.problem
+    else:
+        assert "a new, empty chats file was started" in opening.problem
+    chat = store.create_chat(title="after the repair")  # the new file takes new chats
+    store.add_message(chat.id, parent_id=None, role="user", content="still saving")
+    assert store.integrity_ok()
+    store.close()
+    assert not Path(str(db) + "-wal").exists() and not Path(str(db) + "-shm").exists()
+    assert integrity(db) == "ok"
+    again, reopened = open_chat_store(db)
+    assert reopened == StoreOpening() and "after the repair" in titles(again)
+    again.close()
+
+
+def test_recovered_rows_keep_their_ids_branches_and_text(db):
+    damage.garbage_in_pages(db)
+    with sqlite3.connect(f"file:{db}?immutable=1", uri=True) as raw:  # what the pages held
+        readable = dict(raw.execute("SELECT id, content FROM messages WHERE id < 40"))
+    store, _opening = open_chat_store(db)
+    for message_id, content in readable.items():
+        assert store.message(message_id).content == content
+    first = store.list_chats()[-1]
+    assert [m.role for m in store.path(first.id)] == ["user", "assistant"]
+    assert store.search("lorem") and store.search("dolor")  # the index was built afresh
+    store.close()
+
+
+def test_a_damaged_search_index_is_rebuilt_and_nothing_is_lost(db):
+    damage.search_index(db)
+    before = damage.snapshot(db)
+    store, opening = open_chat_store(db)
+    assert opening.saving and "search index" in opening.problem
+    assert "nothing was lost" in opening.problem
+    kept_copy_matches(opening, before)
+    assert len(store.list_chats()) == 30 and opening.recovered_messages == 60
+    assert {hit.chat_id for hit in store.search("ipsum")} == {c.id for c in store.list_chats()}
+    store.close()
+
+
+@pytest.mark.parametrize("build, kept, gone", [
+    (damage.older_file_newer_journal, "first chat 0", "killed chat 0"),
+    (damage.backup_beside_stale_journal, "restored chat 0", "lost chat 0"),
+    (damage.foreign_journal, "mine chat 0", "foreign chat 0"),
+    (damage.journal_without_file, None, "gone chat 0"),
+], ids=["older-file-newer-journal", "backup-beside-stale-journal", "foreign-journal",
+        "journal-without-its-file"])
+def test_a_journal_that_is_not_the_files_own_is_set_aside(db, build, kept, gone):
+    build(db)
+    before = damage.snapshot(db)
+    store, opening = open_chat_store(db)
+    assert opening.saving and "did not belong" in opening.problem
+    kept_copy_matches(opening, before)
+    assert gone not in titles(store)
+    if kept:
+        assert kept in titles(store) and before[""] == db.read_bytes()
+    else:
+        assert store.list_chats() == []
+    store.create_chat(title="new")
+    store.close()
+    assert integrity(db) == "ok" and not Path(str(db) + "-wal").exists()
+
+
+def test_a_killed_sessions_own_journal_opens_as_usual(db):
+    """The journal a kill leaves is the file's own: no copy, no sentence, nothing lost."""
+    damage.sound(db, 5, "before")
+    damage.killed_session(db, "killed", 5)
+    assert Path(str(db) + "-wal").stat().st_size > 0
+    store, opening = open_chat_store(db)
+    assert opening == StoreOpening()
+    assert {"before chat 4", "killed chat 4"} <= titles(store)
+    assert not list(db.parent.glob("chats-*"))
+    store.close()
+
+
+def test_a_store_another_connection_holds_open_opens_as_usual(db):
+    other = ChatStore(db)
+    damage.fill(other, 3, "live")  # not in the main file yet: all in the -wal
+    store, opening = open_chat_store(db)
+    assert opening == StoreOpening() and "live chat 2" in titles(store)
+    damage.fill(other, 1, "later")
+    assert "later chat 0" in titles(store)
+    store.close()
+    other.close()
+
+
+def test_a_store_another_process_is_writing_into_opens_as_usual_every_time(db):
+    """The journal checks read a -wal another process is appending to (and checkpointing):
+    never a false alarm, never a copy, never a recovery under the writer's feet."""
+    writer = subprocess.Popen([sys.executable, str(Path(__file__).parent / "chats_writer.py"),
+                               str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        for line in writer.stdout:
+            if int(line.split()[1]) >= 20:
+                break
+        for _ in range(30):
+            store, opening = open_chat_store(db)
+            assert opening == StoreOpening(), opening.problem
+            assert titles(store) == {"Killed mid-answer"}
+            store.close()
+    finally:
+        writer.kill()
+        writer.wait(60)
+    assert not list(db.parent.glob("chats-*")) and integrity(db) == "ok"
+
+
+@pytest.mark.parametrize("where", ["file", "folder"])
+def test_a_read_only_file_or_folder_keeps_the_chats_readable_and_says_why(
+        db, undo_immutable, where):
+    damage.sound(db)
+    before = db.read_bytes()
+    damage.immutable(db if where == "file" else db.parent, undo_immutable)
+    store, opening = open_chat_store(db)
+    assert not opening.saving
+    assert opening.problem.startswith("Chats are not being saved: ")
+    expected = f"the folder {db.parent} is read-only" if where == "folder" else \
+        f"{db} is read-only"
+    assert expected in opening.problem and "restart Scalpel" in opening.problem
+    assert "damaged" not in opening.problem and "move it aside" not in opening.problem
+    assert len(store.list_chats()) == 30
+    chat = store.create_chat(title="kept in memory")  # the chat goes on, unsaved
+    store.add_message(chat.id, parent_id=None, role="user", content="hello")
+    damage.set_writable(undo_immutable)
+    assert db.read_bytes() == before and not list(db.parent.glob("chats-*"))
+
+
+def test_a_newer_file_is_left_as_it_is(db):
+    damage.newer(db)
+    before = db.read_bytes()
+    store, opening = open_chat_store(db)
+    assert not opening.saving
+    assert "newer version of Scalpel (schema 99" in opening.problem
+    assert "Update Scalpel" in opening.problem
+    store.create_chat(title="in memory")
+    store.close()
+    assert db.read_bytes() == before and not list(db.parent.glob("chats-*"))
+
+
+@pytest.fixture
+def full_disk(db):
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs",
+                              str(db.parent)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or 'not root'})")
+    filler = db.parent / "filler"
+
+    def fill() -> None:
+        descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        for size in (1 << 16, 512, 1):
+            try:
+                while True:
+                    os.write(descriptor, b"\0" * size)
+            except OSError:
+                pass
+        os.close(descriptor)
+
+    yield fill, lambda: filler.unlink(missing_ok=True)
+    subprocess.run(["umount", "-l", str(db.parent)], check=False)
+
+
+def test_a_full_disk_keeps_the_chats_readable_and_says_the_disk_is_full(db, full_disk):
+    fill, free = full_disk
+    damage.sound(db, 10)
+    fill()
+    store, opening = open_chat_store(db)
+    assert not opening.saving
+    assert f"the disk that holds {db.parent} is full" in opening.problem
+    assert "free some space" in opening.problem and "damaged" not in opening.problem
+    assert len(store.list_chats()) == 10
+    store.close()
+    free()
+    store, opening = open_chat_store(db)
+    assert opening == StoreOpening() and len(store.list_chats()) == 10
+    store.close()
+    assert integrity(db) == "ok"
+
+
+def test_a_damaged_file_on_a_full_disk_is_not_touched(db, full_disk):
+    fill, free = full_disk
+    damage.garbage_in_pages(db)
+    before = db.read_bytes()
+    fill()
+    store, opening = open_chat_store(db)
+    assert not opening.saving and "no room to keep a copy" in opening.problem
+    assert len(store.list_chats()) == 200  # read from the damaged file, into memory
+    store.close()
+    free()
+    assert db.read_bytes() == before and not list(db.parent.glob("chats-*"))
