@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 from desktop_app.core.catalog import load_catalog
 from desktop_app.core.engine import ModelInfo
 from desktop_app.ui.error_banner import ErrorBanner
-from desktop_app.ui.manager_catalog import CatalogTab
-from desktop_app.ui.manager_downloads import DownloadRow
+from desktop_app.ui.model_manager.catalog_tab import CatalogTab
+from desktop_app.ui.model_manager.downloads_panel import DownloadRow
 from desktop_app.ui.model_details import ModelDetailsDialog
 from desktop_app.ui.notice_bar import NoticeBar
 from desktop_app.ui.plain_text import plain_tip, question_box

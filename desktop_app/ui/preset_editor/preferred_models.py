@@ -8,9 +8,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
                                QVBoxLayout, QWidget)
 
-from ..core.catalog import Catalog
-from ..core.errors import format_size
-from .plain_text import plain_tip
+from ...core.catalog import Catalog
+from ...core.errors import format_size
+from ..plain_text import plain_tip
 
 MODEL_ID_ROLE = Qt.ItemDataRole.UserRole
 

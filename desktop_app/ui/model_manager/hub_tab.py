@@ -6,9 +6,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..core.downloads.hub import RepoFile
-from ..core.errors import format_size
-from .plain_text import plain_label
+from ...core.downloads.hub import RepoFile
+from ...core.errors import format_size
+from ..plain_text import plain_label
 
 
 class HubTab(QWidget):

@@ -8,9 +8,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFrame, QGridLayout, QLabel, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
 
-from ..core.downloads.manager import DownloadStatus
-from .manager_common import progress_text, progress_value
-from .plain_text import plain_label
+from ...core.downloads.manager import DownloadStatus
+from .common import progress_text, progress_value
+from ..plain_text import plain_label
 
 
 class DownloadRow(QFrame):

@@ -10,13 +10,13 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QStackedWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..core import hardware
-from ..core.catalog import TASKS, Catalog, CatalogEntry
-from ..core.downloads.manager import DownloadStatus
-from ..core.errors import format_size
-from ..core.fit import estimate_fit
-from .manager_common import format_params, make_readonly_table, progress_value
-from .plain_text import plain_label, plain_tip
+from ...core import hardware
+from ...core.catalog import TASKS, Catalog, CatalogEntry
+from ...core.downloads.manager import DownloadStatus
+from ...core.errors import format_size
+from ...core.fit import estimate_fit
+from .common import format_params, make_readonly_table, progress_value
+from ..plain_text import plain_label, plain_tip
 
 COLUMNS = ("Name", "Tasks", "Params", "Quant", "Size", "Fit", "License", "Status")
 STATUS_COLUMN = COLUMNS.index("Status")

@@ -18,14 +18,14 @@ from PySide6.QtWidgets import (
     QSplitter, QVBoxLayout, QWidget,
 )
 
-from ..core.catalog import Catalog
-from ..core.errors import PresetError, ScalpelError
-from ..core.preset_store import PresetStore
-from ..core.presets import Preset
-from .error_banner import ErrorBanner
-from .plain_text import ask, plain_tip
-from .preset_form import FIELD_LABELS, FormError, PresetForm
-from .preset_icons import preset_icon
+from ...core.catalog import Catalog
+from ...core.errors import PresetError, ScalpelError
+from ...core.preset_store import PresetStore
+from ...core.presets import Preset
+from ..error_banner import ErrorBanner
+from ..plain_text import ask, plain_tip
+from .form import FIELD_LABELS, FormError, PresetForm
+from ..preset_icons import preset_icon
 
 log = logging.getLogger(__name__)
 

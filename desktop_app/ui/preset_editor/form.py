@@ -13,10 +13,10 @@ from PySide6.QtWidgets import (
     QTabWidget, QVBoxLayout, QWidget,
 )
 
-from ..core.catalog import Catalog
-from ..core.presets import ICONS, Preset, Sampling
+from ...core.catalog import Catalog
+from ...core.presets import ICONS, Preset, Sampling
 from .preferred_models import PreferredModelsEditor
-from .preset_icons import preset_icon
+from ..preset_icons import preset_icon
 
 CONTEXT_MIN, CONTEXT_MAX = 128, 131_072
 SEED_MAX = 2**32 - 2

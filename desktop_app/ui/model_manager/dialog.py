@@ -19,19 +19,19 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QMessageBox,
                                QProgressBar, QTabWidget, QVBoxLayout, QWidget)
 
-from ..core.downloads.installed import destination_for
-from ..core.downloads.manager import DownloadRequest, DownloadStatus
-from ..core.errors import ScalpelError, format_size
-from ..core.services import Services
-from .download_bridge import DownloadBridge
-from .error_banner import ErrorBanner
-from .manager_catalog import CatalogTab
-from .manager_common import BackgroundCall
-from .manager_downloads import DownloadsPanel
-from .manager_hub import HubTab
-from .manager_installed import InstalledTab
-from .model_listing_bridge import ModelListingBridge
-from .plain_text import ask, question_box
+from ...core.downloads.installed import destination_for
+from ...core.downloads.manager import DownloadRequest, DownloadStatus
+from ...core.errors import ScalpelError, format_size
+from ...core.services import Services
+from ..download_bridge import DownloadBridge
+from ..error_banner import ErrorBanner
+from .catalog_tab import CatalogTab
+from .common import BackgroundCall
+from .downloads_panel import DownloadsPanel
+from .hub_tab import HubTab
+from .installed_tab import InstalledTab
+from ..model_listing_bridge import ModelListingBridge
+from ..plain_text import ask, question_box
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QAbstractItemView, QTableWidget
 
-from ..core.downloads.manager import DownloadStatus
-from ..core.errors import ScalpelError, format_size
+from ...core.downloads.manager import DownloadStatus
+from ...core.errors import ScalpelError, format_size
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QPushButton,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..core.errors import format_size
-from ..core.models import ModelRef
-from .manager_common import make_readonly_table
-from .plain_text import plain_tip
+from ...core.errors import format_size
+from ...core.models import ModelRef
+from .common import make_readonly_table
+from ..plain_text import plain_tip
 
 COLUMNS = ("Name", "Size", "Source", "Location")
 SHOWN_SOURCES = ("starter", "library", "reference", "provisioned", "opened")
