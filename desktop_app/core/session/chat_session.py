@@ -15,29 +15,25 @@ one answer at a time; the chat's branch cannot change under a running answer.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from typing import Callable
 
 from ..chats import ChatStore, StoredMessage
-from ..conversation import engine_history, title_from
+from ..conversation import engine_history
 from ..engine.contract import Engine
-from ..engine.types import (GenerationParams, LoadOptions, Message, ModelInfo, ReplyFinished,
-                            ReplyStats)
-from ..errors import NoModelLoadedError, ScalpelError, SessionBusyError
+from ..engine.types import GenerationParams, LoadOptions, Message, ModelInfo, ReplyStats
+from ..errors import SessionBusyError
 from ..presets import Preset
 from .answer import Answer, AnswerWriter
-from .events import (AnswerFailed, AnswerFinished, AnswerStarted, ChatsChanged, ChatShown,
-                     EngineRestarting, ModelLoaded, ModelLoadFailed, ModelLoading, ModelQueued,
-                     ModelUnloaded, QuestionAdded, SessionEvent, SessionState, StateChanged)
+from .answering import BUSY, Answering
+from .events import (ChatsChanged, ChatShown, EngineRestarting, SessionEvent, SessionState,
+                     StateChanged)
 from .jobs import JobThread
+from .model_control import ModelControl
 
 log = logging.getLogger(__name__)
 
-BUSY = "An answer is still being written; stop it first."
-
-
-class ChatSession:
+class ChatSession(Answering, ModelControl):
     def __init__(self, store: ChatStore, engine: Engine, *,
                  preset_for: Callable[[str | None], Preset | None],
                  default_params: Callable[[], GenerationParams] = GenerationParams,
@@ -187,269 +183,6 @@ class ChatSession:
         self._show()
         self._emit(ChatsChanged())
 
-    # -- answers -------------------------------------------------------------------------
-    def send(self, text: str, *, replacing: int | None = None) -> bool:
-        """Answer ``text``: a new message, or a new version of message ``replacing``.
-        False for empty text; raises a ScalpelError with the reason it cannot be sent."""
-        if not text.strip():
-            return False
-        text = _valid_text(text)
-        with self._lock:
-            self._check_can_answer()
-            created = self.chat_id is None
-            if created:
-                self.chat_id = self.store.create_chat(
-                    title=title_from(text), preset_id=self._preset_id,
-                    model=self.model.path if self.model else None).id
-            if replacing is None:
-                parent = self.path[-1].id if self.path else None
-            else:
-                parent = next(m for m in self.path if m.id == replacing).parent_id
-            leaf_before = self._leaf
-            question = self.store.add_message(
-                self.chat_id, parent_id=parent, role="user", content=text,
-                preset_id=self._preset_id)
-            self._leaf = question.id
-            self._reload_path()
-            self._emit(QuestionAdded(self.chat_id, question, replacing))
-            self._begin(question.id, question=question, created=created, typed=text,
-                        leaf_before=leaf_before)
-        return True
-
-    def regenerate(self, answer_id: int) -> bool:
-        """Another version of an answer; the earlier one (and what followed it) stays
-        one ‹ › step away."""
-        with self._lock:
-            answer = next((m for m in self.path if m.id == answer_id), None)
-            if answer is None or answer.role != "assistant":
-                return False
-            self._check_can_answer()
-            leaf_before = self._leaf
-            self.path = self.path[:self.path.index(answer)]
-            self._leaf = answer.parent_id
-            self._begin(answer.parent_id, question=None, created=False, typed="",
-                        leaf_before=leaf_before)
-        return True
-
-    def _check_can_answer(self) -> None:
-        if self._answer is not None:
-            raise SessionBusyError(BUSY)
-        if self.model is None and not self._loads:
-            raise NoModelLoadedError("Choose a model first.")
-
-    def _begin(self, parent_id: int | None, *, question: StoredMessage | None,
-               created: bool, typed: str, leaf_before: int | None) -> None:
-        try:
-            messages, params = self.request(self.history)
-        except ScalpelError:
-            self._undo(question, created)
-            self._leaf = leaf_before
-            self._reload_path()
-            raise
-        name = self.model.name if self.model else "Assistant"
-        row = self.store.add_message(
-            self.chat_id, parent_id=parent_id, role="assistant", content="", model=name,
-            preset_id=self._preset_id, status="partial")
-        answer = Answer(chat_id=self.chat_id, row=row, messages=messages, params=params,
-                        question=question, created_chat=created, typed=typed,
-                        leaf_before=leaf_before)
-        self._leaf = row.id
-        self._answer = answer
-        siblings = self.store.siblings(row.id)
-        self._emit(AnswerStarted(self.chat_id, row, name, (len(siblings), len(siblings))))
-        self._emit(ChatsChanged())
-        self._settle()
-        self._jobs.submit(lambda: self._run_answer(answer))
-
-    def stop(self) -> None:
-        """Stop the answer (any thread); what it has written so far is kept."""
-        with self._lock:
-            if self._answer is not None:
-                self._stop_locked()
-
-    def _stop_locked(self) -> None:
-        answer = self._answer
-        answer.stop_requested = True
-        if answer.handle is not None:
-            answer.handle.cancel()
-        self._settle()
-
-    def _run_answer(self, answer: Answer) -> None:
-        """On the worker: stream the answer, then record how it ended."""
-        with self._lock:
-            answer.started.set()
-            if answer.stop_requested:
-                handle = None
-            else:
-                handle = answer.handle = self.engine.generate(answer.messages, answer.params) \
-                    if self.engine.model_info is not None else None
-        try:
-            if handle is None and not answer.stop_requested:
-                raise NoModelLoadedError("No model is loaded; choose one and send again.")
-            self._settle()
-            if handle is None:
-                self._end_answer(answer, reason="cancelled", finished=None)
-                return
-            with handle:
-                finished = self._writer.stream(answer, handle)
-            self._end_answer(answer, reason=finished.reason, finished=finished)
-        except ScalpelError as exc:
-            self._fail_answer(answer, str(exc), exc)
-        except Exception as exc:  # noqa: BLE001 - a bug must not leave the chat answering
-            log.exception("the answer failed")
-            self._fail_answer(answer, f"Something went wrong while answering "
-                                      f"({type(exc).__name__}); details are in the log.")
-
-    def _end_answer(self, answer: Answer, *, reason: str,
-                    finished: ReplyFinished | None) -> None:
-        finished = finished or ReplyFinished(reason="cancelled", text="", stats=ReplyStats())
-        text = finished.text if finished.text or not answer.parts else answer.text
-        with self._lock:
-            if not text.strip() and reason == "cancelled":  # stopped before any word
-                self._delete_quietly(answer.row.id)
-                restore = self._undo(answer.question, answer.created_chat, chat_id=answer.chat_id)
-                self._back_to(answer)
-                shown = None
-            else:
-                status = "cancelled" if reason == "cancelled" else "complete"
-                shown = self._writer.save(answer, content=text, status=status,
-                                          stats={**finished.stats.to_dict(), "reason": reason})
-                restore = None
-            self._answer = None
-            if answer.chat_id == self.chat_id:
-                self._reload_path_quietly()
-        self._emit(AnswerFinished(answer.chat_id, shown, finished, restore))
-        self._after_answer()
-
-    def _fail_answer(self, answer: Answer, error: str,
-                     cause: ScalpelError | None = None) -> None:
-        with self._lock:
-            self._delete_quietly(answer.row.id)
-            restore = self._undo(answer.question, answer.created_chat, chat_id=answer.chat_id)
-            self._back_to(answer)
-            self._answer = None
-            if answer.chat_id == self.chat_id:
-                self._reload_path_quietly()
-        self._emit(AnswerFailed(answer.chat_id, error, restore, cause))
-        self._after_answer(error)
-
-    def _back_to(self, answer: Answer) -> None:
-        """An answer taken back: its chat shows the branch it showed before the send."""
-        if answer.chat_id == self.chat_id:
-            self._leaf = answer.leaf_before
-
-    def _after_answer(self, error: str | None = None) -> None:
-        self._emit(ChatsChanged())
-        self._remember_task()
-        pending, self._pending_load = self._pending_load, None
-        if pending is not None:
-            self.load_model(*pending)
-        self._settle(error)
-
-    def _undo(self, question: StoredMessage | None, created: bool, *,
-              chat_id: int | None = None) -> str | None:
-        """Take back a question this send added (its text goes back to the person), and
-        the chat it started if that is now empty. Returns the text to give back."""
-        if question is None:
-            return None
-        chat_id = chat_id if chat_id is not None else self.chat_id
-        self._delete_quietly(question.id)
-        if created and chat_id is not None:
-            try:
-                if not self.store.all_messages(chat_id):
-                    self.store.delete_chat(chat_id)
-                    if self.chat_id == chat_id:
-                        self.chat_id, self.path, self._leaf = None, [], None
-            except ScalpelError as exc:
-                log.warning("could not remove the empty chat %s: %s", chat_id, exc)
-        return question.content
-
-    def _delete_quietly(self, message_id: int) -> None:
-        try:
-            self.store.delete_message(message_id)
-        except ScalpelError as exc:
-            log.warning("could not delete message %d: %s", message_id, exc)
-
-    def _reload_path_quietly(self) -> None:
-        try:
-            self._reload_path()
-        except ScalpelError as exc:
-            log.warning("could not re-read the chat: %s", exc)
-
-    # -- the task and the model ----------------------------------------------------------
-    def set_preset(self, preset: Preset | None) -> None:
-        """The task from the next answer on (its system prompt, template and sampling)."""
-        self.preset = preset
-        self._remember_task()
-
-    @property
-    def _preset_id(self) -> str | None:
-        return (self.preset.id or None) if self.preset else None
-
-    def _remember_task(self) -> None:
-        with self._lock:
-            if self.chat_id is None or self._answer is not None:
-                return
-            try:
-                self.store.set_chat_task(self.chat_id,
-                                         preset_id=self._preset_id,
-                                         model=self.model.path if self.model else None)
-            except ScalpelError as exc:
-                log.warning("could not remember the chat's task: %s", exc)
-
-    def load_model(self, path: str, options: LoadOptions, name: str | None = None) -> None:
-        """Load a model in the background (after the answer, if one is streaming: only the
-        latest such request is kept)."""
-        with self._lock:
-            if self._answer is not None:
-                self._pending_load = (str(path), options, name)
-                self._emit(ModelQueued(name or str(path)))
-                return
-            self._loads += 1
-        self._emit(ModelLoading(str(path), name or str(path)))
-        self._settle()
-        self._jobs.submit(lambda: self._run_load(str(path), options, name))
-
-    def _run_load(self, path: str, options: LoadOptions, name: str | None) -> None:
-        error, cause = None, None
-        try:
-            info = self.engine.load(path, options, name=name)
-        except ScalpelError as exc:
-            error, cause = str(exc), exc
-        except Exception as exc:  # noqa: BLE001
-            log.exception("loading %s failed", path)
-            error = f"The model could not be loaded ({type(exc).__name__}); details are in the log."
-        with self._lock:
-            self._loads -= 1
-            if error is None:
-                self.model = info
-        if error is None:
-            self._remember_task()
-            self._emit(ModelLoaded(info, tuple(m.name for m in self.engine.loaded_models())))
-        else:
-            self._emit(ModelLoadFailed(path, error, cause))
-        self._settle()
-
-    def unload(self) -> None:
-        """Close every model (an engine process ends); the chat stays open."""
-        with self._lock:
-            if self._answer is not None:
-                raise SessionBusyError(BUSY)
-        self._jobs.submit(self._run_unload)
-
-    def _run_unload(self) -> None:
-        self.engine.unload()
-        with self._lock:
-            self.model = None
-        self._emit(ModelUnloaded())
-
-    def set_keep_loaded(self, count: int) -> None:
-        """How many models stay open; applied between engine requests."""
-        def apply() -> None:
-            self.engine.keep_loaded = count
-
-        self._jobs.submit(apply)
-
     # -- the end -------------------------------------------------------------------------
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait for every load and answer asked for so far (tests, the terminal chat)."""
@@ -460,12 +193,3 @@ class ChatSession:
         self.stop()
         if not self._jobs.close(timeout):
             log.warning("the session's worker did not finish within %.0f s", timeout)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _valid_text(text: str) -> str:
-    """Text that can be stored and sent: lone surrogates (from undecodable bytes in a
-    terminal's arguments, say) become U+FFFD."""
-    return _SURROGATE.sub("\ufffd", text)
