@@ -77,23 +77,6 @@ def startup_problems(services: Services, initial_model: ModelRef | None) -> list
     return [p for p in problems if p]
 
 
-def _keep_shown(window, text: str) -> None:
-    """The window clears its error bar when a model loads (a failed load's message is stale
-    then); the problems known at start (a chats file not saved or recovered) stay until the
-    person dismisses them or another problem takes their place."""
-    shown_at_load: list[bool] = []
-
-    def loading(*_args) -> None:
-        shown_at_load[:] = [window.errors.message() == text]
-
-    def loaded(*_args) -> None:
-        if shown_at_load == [True] and not window.errors.message():
-            window.show_error(text)
-
-    window.bridge.model_loading.connect(loading)
-    window.bridge.model_loaded.connect(loaded)
-
-
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
@@ -129,7 +112,6 @@ def run_gui(services: Services, *, initial_model: ModelRef | None = None,
     problems = startup_problems(services, initial_model)
     if problems:
         window.show_error("\n".join(problems))
-        _keep_shown(window, "\n".join(problems))
     window.start(initial_model)  # loads in the background: the window is already up
     for hook in on_window_shown:
         QTimer.singleShot(0, hook)

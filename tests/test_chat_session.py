@@ -325,3 +325,22 @@ def test_text_with_lone_surrogates_is_stored_with_replacement_characters(store, 
     rec.until(AnswerFinished)
     stored = store.path(session.chat_id)[0].content
     assert "\ufffd" in stored and stored.endswith(" ok") and "\udce9" not in stored
+
+
+def test_a_full_disk_between_the_question_and_the_answer_row_takes_the_question_back(
+        tmp_path, model_file):
+    class FullAfterQuestion(ChatStore):
+        def add_message(self, *args, **kwargs):
+            if kwargs.get("role") == "assistant":
+                from desktop_app.core.chats.store import write_error
+                raise write_error(self.file, sqlite3.OperationalError("database or disk is full"))
+            return super().add_message(*args, **kwargs)
+
+    store = FullAfterQuestion(tmp_path / "chats.sqlite3")
+    session, engine, rec = make_session(store, model_file)
+    from desktop_app.core.errors import ScalpelError
+    with pytest.raises(ScalpelError, match="disk is full"):
+        session.send("first")
+    assert engine.requests == []  # nothing was asked of the engine
+    assert store.list_chats() == [] and session.chat_id is None and session.path == []
+    assert session.state == SessionState.IDLE and not session.answering

@@ -265,3 +265,186 @@ def test_a_damaged_file_on_a_full_disk_is_not_touched(db, full_disk):
     store.close()
     free()
     assert db.read_bytes() == before and not list(db.parent.glob("chats-*"))
+
+
+# -- the window and the terminal chat, started as a person starts them -------------------
+
+WINDOW = textwrap.dedent("""
+    import json, os, sys
+    sys.path.insert(0, os.path.join(os.getcwd(), "tests"))
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    from fake_engine import FakeEngine
+    from desktop_app import app as app_module
+    from desktop_app.cli import main
+    from desktop_app.core.services import Services
+
+    Services.new_engine_process = lambda self: FakeEngine(words=2)  # no model needed here
+    qapp = QApplication(["scalpel"])
+    seen = {}
+
+    def drive():
+        windows = [w for w in qapp.topLevelWidgets()
+                   if type(w).__name__ == "MainWindow" and w.isVisible()]
+        if not windows or windows[0].chat.model is None:  # shown, then its model "loaded"
+            QTimer.singleShot(20, drive)
+            return
+        window = windows[0]
+        store = window.bridge.session.store
+        badge = window.store_badge
+        seen.update(banner=window.errors.message(), chats=len(store.list_chats()),
+                    badge=None if badge.isHidden() else badge.text())
+
+        def answered(*_args):
+            seen.update(answer="echo hello" in window.view.toPlainText(),
+                        chats_after=len(store.list_chats()), banner_after=window.errors.message())
+            window.close()
+            qapp.quit()
+
+        window.bridge.reply_finished.connect(answered)
+        window.panel.send("hello")
+
+    app_module.on_window_shown.append(drive)
+    for home in sys.argv[1:]:
+        os.environ["SCALPEL_HOME"] = home
+        seen.clear()
+        QTimer.singleShot(30_000, qapp.quit)  # never hang the test
+        code = main([])
+        print("CASE " + json.dumps({"home": home, "exit": code, **seen}), flush=True)
+""")
+
+WINDOW_CASES = {  # builder, what the error bar says, the badge, chats shown
+    "garbage": (damage.garbage, "a new, empty chats file was started", "Chats recovered", 0),
+    "garbage-in-pages": (damage.garbage_in_pages, "The 200 chats", "Chats recovered", 200),
+    "cut-beside-its-journal": (damage.truncated_with_journal, "Your chats file was damaged",
+                               "Chats recovered", 50),
+    "read-only-folder": (damage.sound, "Chats are not being saved: the folder",
+                         "⚠ Chats not saved", 30),
+    "newer": (damage.newer, "newer version of Scalpel", "⚠ Chats not saved", 0),
+    "backup-beside-stale-journal": (damage.backup_beside_stale_journal, "did not belong",
+                                    "Chats recovered", 15),
+}
+
+
+def test_the_window_always_opens_says_what_happened_and_chats(tmp_path, undo_immutable):
+    homes = {}
+    for name, (build, *_expected) in WINDOW_CASES.items():
+        data = tmp_path / name / "data"
+        (data / "models").mkdir(parents=True)
+        build(data / "chats.sqlite3")
+        if name == "read-only-folder":
+            damage.immutable(data, undo_immutable)
+        homes[str(tmp_path / name)] = name
+    result = subprocess.run([sys.executable, "-c", WINDOW, *homes], capture_output=True,
+                            text=True, timeout=300, cwd=Path(__file__).parent.parent,
+                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    cases = [json.loads(line[5:]) for line in result.stdout.splitlines()
+             if line.startswith("CASE ")]
+    assert [homes[case["home"]] for case in cases] == list(WINDOW_CASES)
+    for case in cases:
+        _build, says, badge, chats = WINDOW_CASES[homes[case["home"]]]
+        assert case["exit"] == 0, case
+        assert says in case["banner"] and case["badge"] == badge, case
+        assert case["chats"] >= chats and case["answer"], case  # old chats shown; it chats
+        assert case["chats_after"] == case["chats"] + 1, case
+        assert says in case["banner_after"], case  # still there after the model loaded
+    damage.set_writable(undo_immutable)
+    for home, name in homes.items():
+        store_file = Path(home) / "data" / "chats.sqlite3"
+        if name not in ("read-only-folder", "newer"):
+            assert integrity(store_file) == "ok", name
+
+
+@pytest.mark.model
+def test_scalpel_chat_says_it_in_one_line_and_answers(tmp_path, scalpel, undo_immutable):
+    for name, build, says in (("damaged", damage.garbage_in_pages, "Your chats file was damaged"),
+                              ("read-only", damage.sound, "Chats are not being saved: the "
+                                                          "folder")):
+        data = tmp_path / name / "data"
+        (data / "models").mkdir(parents=True)
+        build(data / "chats.sqlite3")
+        if name == "read-only":
+            damage.immutable(data, undo_immutable)
+        result = scalpel("chat", "--max-tokens", "3", "--temperature", "0", "Say hi",
+                         env={"SCALPEL_HOME": str(tmp_path / name)})
+        assert result.returncode == 0 and result.stdout.strip(), result.stderr
+        notes = [line for line in result.stderr.splitlines() if line.startswith("scalpel:")]
+        assert len(notes) == 1 and says in notes[0], result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_chats_are_imported_from_a_kept_copy_and_nothing_appears_beside_it(db, tmp_path):
+    """Chat ▸ Import chats… reads a chats file (the copy kept of a damaged one, an old
+    chats.sqlite3): its readable chats are added as new ones; the file is only read."""
+    from desktop_app.core.chats.transfer import import_chats_file
+
+    damage.garbage_in_pages(db)
+    recovered, opening = open_chat_store(db)
+    copy = Path(opening.kept_copy)
+    beside = sorted(copy.parent.iterdir())
+    elsewhere = ChatStore(tmp_path / "elsewhere.sqlite3")
+    added = import_chats_file(elsewhere, copy)
+    assert len(added) == opening.recovered_chats == 200
+    assert sum(c.message_count for c in elsewhere.list_chats()) == opening.recovered_messages
+    assert sorted(copy.parent.iterdir()) == beside  # no -wal or -shm left beside the copy
+    assert elsewhere.integrity_ok()
+    with pytest.raises(Exception, match="Scalpel is using"):
+        import_chats_file(recovered, db)
+    recovered.close()
+    elsewhere.close()
+
+
+def test_chat_menu_import_takes_a_chats_file_and_reports_a_bad_one(qtbot, db, tmp_path):
+    from PySide6.QtWidgets import QWidget
+
+    from desktop_app.ui.chat_files import ChatFiles
+
+    damage.sound(db, 3, "kept")
+    store = ChatStore(tmp_path / "live.sqlite3")
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    reported: list[str] = []
+    files = ChatFiles(parent, store, report=reported.append)
+    assert len(files.import_file(str(db))) == 3 and not reported
+    assert {c.title for c in store.list_chats()} == {"kept chat 0", "kept chat 1", "kept chat 2"}
+    damage.garbage(db)
+    db.write_bytes(b"SQLite format 3\x00" + db.read_bytes()[16:])  # the magic, then noise
+    assert files.import_file(str(db)) == []
+    assert reported == ["chats.sqlite3: no chat could be read from it."]
+    store.close()
+
+
+def test_a_store_locked_by_another_program_is_not_taken_for_damage(db, monkeypatch):
+    from desktop_app.core.chats import health, store as store_module
+
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 200)  # not 10 s of waiting here
+    monkeypatch.setattr(health, "READ_TIMEOUT_S", 0.2)
+    damage.sound(db, 3)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        store, opening = open_chat_store(db)
+        assert not opening.saving and "held locked by another program" in opening.problem
+        assert "damaged" not in opening.problem and not list(db.parent.glob("chats-*"))
+        store.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store, opening = open_chat_store(db)
+    assert opening == StoreOpening() and len(store.list_chats()) == 3
+    store.close()
+
+
+def test_whatever_goes_wrong_the_store_opens_in_memory_with_a_sentence(db, monkeypatch):
+    from desktop_app.core.chats import opening as opening_module
+
+    def broken(_path):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(opening_module, "diagnose", broken)
+    store, opening = open_chat_store(db)
+    assert not opening.saving and "could not be opened (RuntimeError" in opening.problem
+    assert store.create_chat(title="in memory").title == "in memory"
+    assert StoreOpening.from_dict(opening.to_dict()) == opening

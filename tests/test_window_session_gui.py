@@ -197,3 +197,22 @@ def test_each_face_adds_its_own_place_to_act_and_the_core_names_none(qtbot, fake
     shown = fake_window.errors.message()
     assert "Set the context to 2,048 tokens or less" in shown
     assert "Task ▸ Edit presets ▸ Context size" in shown
+
+
+def test_a_problem_said_at_start_stays_when_the_model_loads_a_failed_load_goes(
+        qtbot, fake_window):
+    fake_window.show_error("Chats are not being saved: the disk is full.")
+    with qtbot.waitSignal(fake_window.bridge.model_loaded, timeout=5_000):
+        fake_window.bridge.session.load_model(fake_window.chat.model.path,
+                                              fake_window._services.load_options(), "Again")
+    assert fake_window.errors.isVisible()
+    assert "not being saved" in fake_window.errors.message()
+
+    with qtbot.waitSignal(fake_window.bridge.model_load_failed, timeout=5_000):
+        fake_window.bridge.session.load_model("/nowhere/missing.gguf",
+                                              fake_window._services.load_options(), "Missing")
+    assert "missing.gguf" in fake_window.errors.message()
+    with qtbot.waitSignal(fake_window.bridge.model_loaded, timeout=5_000):
+        fake_window.bridge.session.load_model(fake_window.chat.model.path,
+                                              fake_window._services.load_options(), "Again")
+    assert not fake_window.errors.isVisible()  # the failed load's message was stale

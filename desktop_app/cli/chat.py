@@ -53,9 +53,9 @@ def run_chat(args: argparse.Namespace, services: Services, *, model: str | None)
     preset = services.presets.find(args.preset) if args.preset else None
     ref = _choose_model(services, model, preset)
     options = services.load_options(ref, preset)
-    if args.threads:
+    if args.threads and not _locked(services, "n_threads", "--threads", "the thread count"):
         options = replace(options, n_threads=_threads(args.threads, services))
-    if args.ctx:
+    if args.ctx and not _locked(services, "n_ctx", "--ctx", "the context size"):
         options = replace(options, n_ctx=args.ctx)
     engine = services.new_engine_process()
     store = ChatStore(Path(":memory:")) if args.no_save else None
@@ -168,6 +168,18 @@ def _number_problem(args: argparse.Namespace) -> str | None:
             limit = f"at least {low}" if high is None else f"between {low} and {high}"
             return f"{flag} must be {limit}, not {value}"
     return None
+
+
+def _locked(services: Services, setting: str, flag: str, what: str) -> bool:
+    """True (and a note on stderr) when the organization's policy fixes ``setting``:
+    a locked setting wins over the command line."""
+    if not services.policy.is_locked(setting):
+        return False
+    value = services.policy.locked_settings[setting]
+    shown = "automatic" if value is None else value
+    print(f"scalpel: note: {what} is set by your organization ({shown}); {flag} is ignored",
+          file=sys.stderr)
+    return True
 
 
 def _threads(wanted: int, services: Services) -> int:

@@ -23,6 +23,7 @@ from .chat import add_chat_arguments
 from .models import add_model_commands, run_models_command
 from .policy import add_policy_commands, run_policy_command
 from .presets import add_preset_commands, run_presets_command
+from .serve import add_serve_arguments
 from .terminal_log import command_logging
 
 
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     policy = commands.add_parser("policy", help="the organization's policy: show it, check a file")
     add_policy_commands(policy)
+
+    serve = commands.add_parser("serve", help="the local OpenAI-compatible API (loopback, token)")
+    add_serve_arguments(serve)
 
     doctor = commands.add_parser("doctor", help="versions, paths, threads, GPU support, models")
     doctor.add_argument("--json", action="store_true")
@@ -140,6 +144,10 @@ def _dispatch(args: argparse.Namespace, services: Services) -> int:
         return run_presets_command(args, services)
     if args.command == "policy":
         return run_policy_command(args, services)
+    if args.command == "serve":
+        from .serve import run_serve
+
+        return run_serve(args, services, model=args.serve_model or args.model)
     if args.command == "doctor":
         from .doctor import collect_report, format_report
 

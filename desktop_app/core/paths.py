@@ -5,10 +5,15 @@ nothing else in the program asks the OS for directories. When the environment
 variable ``SCALPEL_HOME`` is set, every file lives under it (tests and portable
 installs); otherwise platformdirs gives the usual per-user locations.
 
-``system_config_dir`` is the machine-wide folder IT fills (presets now, policy
-later): ``/etc/scalpel`` on Linux, ``%ProgramData%\\Scalpel`` on Windows,
-``/Library/Application Support/Scalpel`` on macOS, or ``SCALPEL_SYSTEM_CONFIG``.
-Under ``SCALPEL_HOME`` only that variable sets it, so tests never read ``/etc``.
+``system_config_dir`` is the machine-wide folder IT fills (policy, presets):
+``/etc/scalpel`` on Linux, ``%ProgramData%\\Scalpel`` on Windows,
+``/Library/Application Support/Scalpel`` on macOS. When that real folder holds a
+``policy.json``, it is the machine-wide folder whatever the environment says: no
+variable a user can set replaces or hides it. Only on a machine without one may
+``SCALPEL_SYSTEM_CONFIG`` name another folder (tests, trials); under
+``SCALPEL_HOME`` only that variable sets it, so tests never read ``/etc``.
+The real location comes from code, never from the environment; tests move it with
+:data:`MACHINE_CONFIG_DIR` (``tests/policy_launcher.py``) or a ``machine_dir`` argument.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ from .errors import ConfigError
 APP_NAME = "Scalpel"
 HOME_ENV = "SCALPEL_HOME"
 SYSTEM_CONFIG_ENV = "SCALPEL_SYSTEM_CONFIG"
+MACHINE_POLICY_NAME = "policy.json"
+
+# The machine-wide folder, set in code only (a test's launcher; see the module's doc).
+# None: the operating system's own location (default_system_config_dir).
+MACHINE_CONFIG_DIR: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -56,19 +66,27 @@ class Paths:
         )
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Paths":
+    def from_environment(cls, environ: Mapping[str, str] | None = None, *,
+                         machine_dir: Path | None = None) -> "Paths":
+        """``machine_dir`` stands for the real machine-wide folder (tests only)."""
         environ = os.environ if environ is None else environ
         home = environ.get(HOME_ENV, "").strip()
+        machine = machine_config_dir(machine_dir)
         system = environ.get(SYSTEM_CONFIG_ENV, "").strip()
+        if machine_policy_file(machine) is not None:
+            chosen: Path | None = machine  # a machine policy: the environment cannot move it
+        elif system:
+            chosen = Path(system)
+        else:
+            chosen = None if home else machine
         if home:
-            return replace(cls.under(Path(home)),
-                           system_config_dir=Path(system) if system else None)
+            return replace(cls.under(Path(home)), system_config_dir=chosen)
         return cls(
             config_dir=Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
             data_dir=Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
             cache_dir=Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)),
             log_dir=Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)),
-            system_config_dir=Path(system) if system else default_system_config_dir(),
+            system_config_dir=chosen,
         )
 
     def ensure(self) -> "Paths":
@@ -124,9 +142,56 @@ def _file_in_the_way(directory: Path) -> Path | None:
     return None
 
 
+def machine_config_dir(machine_dir: Path | None = None) -> Path:
+    """The real machine-wide folder: ``machine_dir`` (tests), MACHINE_CONFIG_DIR (a
+    test's launcher), else the operating system's. Never read from the environment."""
+    return Path(machine_dir or MACHINE_CONFIG_DIR or default_system_config_dir())
+
+
+def machine_policy_file(machine_dir: Path | None = None) -> Path | None:
+    """The machine's policy file when the machine has one, else None.
+
+    Anything but a clear "no such file" counts as having one (a folder users may not
+    look into, a broken link): the policy reader then applies its restrictive reading."""
+    path = machine_config_dir(machine_dir) / MACHINE_POLICY_NAME
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return path
+    return path
+
+
 def default_system_config_dir() -> Path:
     if sys.platform.startswith("win"):
-        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / APP_NAME
+        # From the OS, not %PROGRAMDATA%: a user can set that variable.
+        return _windows_program_data() / APP_NAME
     if sys.platform == "darwin":
         return Path("/Library/Application Support") / APP_NAME
     return Path("/etc/scalpel")
+
+
+def _windows_program_data() -> Path:
+    """FOLDERID_ProgramData from SHGetKnownFolderPath (usually C:\\ProgramData)."""
+    import ctypes
+    from ctypes import wintypes
+
+    class _Guid(ctypes.Structure):
+        _fields_ = [("d1", wintypes.DWORD), ("d2", wintypes.WORD), ("d3", wintypes.WORD),
+                    ("d4", ctypes.c_ubyte * 8)]
+
+    program_data = _Guid(0x62AB5D82, 0xFDC1, 0x4DC3,
+                         (ctypes.c_ubyte * 8)(0xA9, 0xDD, 0x07, 0x0D, 0x1D, 0x49, 0x5D, 0x97))
+    found = ctypes.c_wchar_p()
+    try:
+        shell32 = ctypes.windll.shell32  # type: ignore[attr-defined]
+        if shell32.SHGetKnownFolderPath(ctypes.byref(program_data), 0, None,
+                                        ctypes.byref(found)) == 0 and found.value:
+            try:
+                return Path(found.value)
+            finally:
+                ctypes.windll.ole32.CoTaskMemFree(found)  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        pass
+    return Path(r"C:\ProgramData")

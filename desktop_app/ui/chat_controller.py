@@ -124,6 +124,7 @@ class ChatController(QObject):
         self._set_answering(True)
         if not self._attempt(lambda: self.session.send(text, replacing=replacing)):
             self._set_answering(False)
+            self.render()  # a question shown and then taken back goes from the screen too
             return False
         return True
 

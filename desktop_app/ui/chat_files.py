@@ -1,4 +1,5 @@
-"""File ▸ Export/Import: one chat as Markdown or JSON, and every chat as a backup."""
+"""Chat ▸ Export/Import: one chat as Markdown or JSON, every chat as a backup, and the chats
+of another chats file (the copy kept of a damaged one, an old one) read back in."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from ..core.chats import ChatStore, ChatStoreError
 from ..core.chats.transfer import (export_all, export_json, export_markdown, import_all,
-                                        import_json, read_chat_file)
+                                   import_chats_file, import_json, is_chats_file,
+                                   read_chat_file)
 
 FILTERS = {"md": "Markdown (*.md)", "json": "Scalpel chat (*.json)"}
+IMPORT_FILTER = ("Scalpel chats (*.json *.sqlite3);;Scalpel chat or backup (*.json);;"
+                 "Chats file (*.sqlite3);;All files (*)")
 
 
 class ChatFiles:
@@ -48,8 +52,14 @@ class ChatFiles:
         """Import one chat or a backup; returns the new chat ids (none on failure)."""
         if not path:
             path, _ = QFileDialog.getOpenFileName(self._parent, "Import chats", str(Path.home()),
-                                                  FILTERS["json"])
+                                                  IMPORT_FILTER)
             if not path:
+                return []
+        if is_chats_file(Path(path)):  # a chats file: a copy set aside, an old one
+            try:
+                return [chat.id for chat in import_chats_file(self._store, Path(path))]
+            except ChatStoreError as exc:
+                self._report(f"{Path(path).name}: {exc}.")
                 return []
         try:
             data = read_chat_file(Path(path))

@@ -15,6 +15,7 @@ from ..core.errors import ScalpelError
 from ..core.models import ModelRef
 from ..core.presets import Preset
 from ..core.services import Services
+from .api_panel import ApiPanel
 from .chat_panel import ChatPanel
 from .download_bridge import DownloadBridge
 from .error_banner import ErrorBanner
@@ -42,6 +43,7 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.listing = listing
         self._loading = False
         self._restarting = False
+        self._load_error: str | None = None  # shown by a failed load, until a load succeeds
         self.setWindowTitle("Scalpel")
         self.resize(1100, 740)
 
@@ -55,6 +57,7 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.status = StatusLine(self.statusBar())
         self.managed_badge = ManagedBadge(services.policy, services.model_gate.unresolved)
         self.statusBar().addPermanentWidget(self.managed_badge)
+        self.api_panel = ApiPanel(self, services)  # the API menu; stops the API on close
         self.tasks_switcher = TaskSwitcher(
             services, bridge, self.chat, self.notice, download=self._download_entry,
             report_error=self.show_error, parent=self)
@@ -267,7 +270,9 @@ class MainWindow(WindowDialogs, QMainWindow):
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self._set_loading(False)
-        self.errors.hide()
+        if self._load_error is not None and self.errors.message() == self._load_error:
+            self.errors.hide()  # a failed load's message is stale now; other problems stay
+        self._load_error = None
         try:
             if self._services.remember_model(self._services.models.resolve(info.path)):
                 self.listing.refresh()  # a file opened for the first time
@@ -299,6 +304,7 @@ class MainWindow(WindowDialogs, QMainWindow):
     def _on_model_load_failed(self, path: str, message: str) -> None:
         self._set_loading(False)
         self.show_error(message)
+        self._load_error = message
         current = self.chat.model
         self.status.show_still_loaded(current)
         self.models_menu.set_current(current.path if current else None)

@@ -2,7 +2,8 @@
 # Build Scalpel for Linux and smoke-test it, all in one go:
 #   1. a build venv with Scalpel, the starter model and PyInstaller
 #   2. the one-folder app (PyInstaller, packaging/scalpel.spec)
-#   3. smoke tests of the frozen app: doctor, policy check, a headless chat, the window offscreen
+#   3. smoke tests of the frozen app: doctor, policy check, a headless chat, the window offscreen,
+#      and (as root) a machine policy in /etc/scalpel that no environment variable gets around
 #   4. a per-machine .deb: /opt/scalpel, /usr/bin/scalpel, .desktop, AppStream metainfo, icons
 # Output: build/linux/scalpel_<version>_<arch>.deb   (2 min 12 s here; the first run
 # also compiles a portable llama.cpp wheel, ~15 minutes on 2 cores, kept in ~/.cache/scalpel-build)
@@ -90,8 +91,45 @@ smoke_test() (  # $1: folder holding the scalpel and scalpel-gui executables (a 
   [ ! -s "$SCALPEL_HOME/logs/crash.log" ] || fail "the window crashed: $SCALPEL_HOME/logs/crash.log"
 )
 
+# The machine's policy holds against what a user can set: the frozen app sees only the real
+# /etc/scalpel (its location is code, not environment), so this step writes a policy there
+# that allows no model, tries the environment bypasses, and removes it again. It needs root
+# (CI, a build container); a machine that already has a policy is left untouched.
+policy_smoke_test() (  # $1: folder holding the scalpel executable (a subshell)
+  bin="$1" machine=/etc/scalpel
+  if [ "$(id -u)" != 0 ]; then
+    echo "not root: skipping the machine-policy check (it writes $machine/policy.json)"
+    return
+  fi
+  if [ -e "$machine/policy.json" ]; then
+    echo "$machine/policy.json exists: skipping the machine-policy check (it is not replaced)"
+    return
+  fi
+  home="$(mktemp -d)" made_dir=""
+  [ -d "$machine" ] || { mkdir -p "$machine"; made_dir=1; }
+  trap 'rm -f "$machine/policy.json"; [ -z "$made_dir" ] || rmdir "$machine"; rm -rf "$home"' EXIT
+  printf '{"allowed_models": ["sha256:%064d"], "downloads_allowed": false}\n' 0 \
+    > "$machine/policy.json"
+  mkdir -p "$home/empty"; echo '{}' > "$home/empty/open.json"
+  unset SCALPEL_SYSTEM_CONFIG SCALPEL_POLICY
+  for forged in "SCALPEL_HOME=$home/elsewhere" "SCALPEL_SYSTEM_CONFIG=$home/empty" \
+                "SCALPEL_POLICY=$home/empty/open.json"; do
+    if out="$(env SCALPEL_HOME="$home/home" "$forged" "$bin/scalpel" chat --no-save \
+                --model smollm2-135m-instruct --max-tokens 4 "Say hello." 2>&1)"; then
+      fail "with $forged, the frozen app loaded a model the machine policy forbids"
+    fi
+    grep -q "organization's list of allowed models" <<< "$out" \
+      || fail "with $forged, the refusal does not name the policy: $out"
+    env SCALPEL_HOME="$home/home" "$forged" "$bin/scalpel" policy show --json \
+      | grep -q "\"file\": \"$machine/policy.json\"" \
+      || fail "with $forged, 'scalpel policy show' does not show $machine/policy.json"
+    echo "refused with $forged"
+  done
+)
+
 step "smoke test of the frozen app"
 smoke_test "$APP"
+[ "${SCALPEL_BUNDLE_STARTER:-1}" = 0 ] || policy_smoke_test "$APP"
 
 step "Debian package"
 ROOTFS="$BUILD/deb"

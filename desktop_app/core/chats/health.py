@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from .failures import is_busy
 from .schema import LATEST_VERSION
 from .wal_file import SQLITE_MAGIC, check_wal
 
 log = logging.getLogger(__name__)
 
+READ_TIMEOUT_S = 2.0  # how long a look waits out another program's lock
 NEEDED_COLUMNS = {
     "chats": {"id", "title", "preset_id", "model", "created_at", "updated_at",
               "current_leaf_id"},
@@ -40,6 +42,7 @@ class State(Enum):
     STRAY_JOURNAL = "stray-journal"  # the file is sound; its journal belongs elsewhere
     NEWER = "newer"                  # written by a newer Scalpel: left as it is
     UNREADABLE = "unreadable"        # the file cannot be opened at all (permissions)
+    BUSY = "busy"                    # another program holds it locked: not a sign of damage
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ def diagnose(path: Path) -> Diagnosis:
         return Diagnosis(State.NEW)
     if journal is not None and not journal.belongs:
         alone = examine(path, with_journal=False)
-        if alone.state in (State.SOUND, State.NEWER, State.UNREADABLE):
+        if alone.state in (State.SOUND, State.NEWER, State.UNREADABLE, State.BUSY):
             state = State.STRAY_JOURNAL if alone.state == State.SOUND else alone.state
             return Diagnosis(state, alone.reason or journal.reason, without_journal=True,
                              version=alone.version)
@@ -83,13 +86,16 @@ def examine(path: Path, *, with_journal: bool) -> Diagnosis:
             if not file.read(16).startswith(SQLITE_MAGIC):
                 return Diagnosis(State.DAMAGED, "it is not an SQLite database")
     except OSError as exc:
-        return Diagnosis(State.UNREADABLE, f"it cannot be read ({exc.strerror or exc})")
+        return Diagnosis(State.UNREADABLE, exc.strerror or str(exc))
     try:
         with contextlib.closing(connect_read_only(path, with_journal=with_journal)) as db:
             return _checked(db)
     except sqlite3.Error as exc:
-        if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_CANTOPEN"):
-            return Diagnosis(State.UNREADABLE, f"it cannot be opened ({exc})")
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or is_busy(exc):
+            return Diagnosis(State.BUSY, str(exc))  # another program's lock, not damage
+        if name.startswith(("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM", "SQLITE_AUTH")):
+            return Diagnosis(State.UNREADABLE, str(exc))
         return Diagnosis(State.DAMAGED, f"SQLite cannot read it: {exc}")
 
 
@@ -100,7 +106,8 @@ def connect_read_only(path: Path, *, with_journal: bool = True) -> sqlite3.Conne
     uri = path.resolve().as_uri()
     if with_journal:
         try:
-            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=READ_TIMEOUT_S,
+                                 check_same_thread=False)
             db.execute("PRAGMA schema_version").fetchone()  # opens the file for real
             return db
         except sqlite3.OperationalError as exc:
@@ -108,7 +115,8 @@ def connect_read_only(path: Path, *, with_journal: bool = True) -> sqlite3.Conne
             if not name.startswith(("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_READONLY")):
                 raise
             log.info("reading %s without its journal index (%s)", path, exc)
-    return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=READ_TIMEOUT_S,
+                           check_same_thread=False)
 
 
 def _checked(db: sqlite3.Connection) -> Diagnosis:
@@ -118,9 +126,8 @@ def _checked(db: sqlite3.Connection) -> Diagnosis:
     problems = [line.strip() for row in db.execute("PRAGMA integrity_check(5)").fetchall()
                 for line in str(row[0]).splitlines() if not line.startswith("***")]
     if problems != ["ok"]:
-        first = problems[0] if problems else "no detail"
-        return Diagnosis(State.DAMAGED, f"some of its pages are damaged: {first}",
-                         version=version)
+        log.warning("integrity_check: %s", "; ".join(problems))  # the detail, for the log
+        return Diagnosis(State.DAMAGED, "some of its pages are damaged", version=version)
     tables = {name: {row[1] for row in db.execute(f"PRAGMA table_info({name})")}
               for name in NEEDED_COLUMNS}
     if version >= 1:

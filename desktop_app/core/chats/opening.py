@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import asdict, dataclass
+from errno import ENOSPC
 from pathlib import Path
 
 from .failures import (ChatStoreError, ChatStoreFullError, ChatStoreLockedError,
@@ -75,9 +76,14 @@ def open_chat_store(path: Path) -> tuple[ChatStore, StoreOpening]:
         log.warning("could not open the chats file %s: %s", path, exc)
         return _in_memory(None, f"{path} cannot be used ({exc.strerror or exc}). Check that "
                                 "folder's permissions, then restart Scalpel.")
+    except Exception as exc:  # noqa: BLE001 - whatever happened, the window must open
+        log.exception("could not open the chats file %s", path)
+        return _in_memory(None, f"{path} could not be opened ({type(exc).__name__}; details "
+                                "are in the log). Restart Scalpel to try again.")
 
 
 def _open_as_usual(path: Path) -> tuple[ChatStore, StoreOpening]:
+    path.parent.mkdir(parents=True, exist_ok=True)
     if not file_writable(path):
         return _read_only_copy(path, f"{read_only_reason(path)}.", "make it writable")
     try:
@@ -120,9 +126,11 @@ def _recover(path: Path, found: Diagnosis) -> tuple[ChatStore, StoreOpening]:
     except (OSError, ChatStoreError) as exc:
         log.warning("could not recover the chats file %s: %s", path, exc)
         _remove_set(new)
+        full = isinstance(exc, ChatStoreFullError) or getattr(exc, "errno", None) == ENOSPC
         return _read_only_copy(path, f"your chats file is damaged ({found.reason}) and could "
-                                     f"not be repaired ({exc}). {kept}", "free some space",
-                               diagnosis=found)
+                                     f"not be repaired ({exc}). {kept}",
+                               "free some space on that disk" if full
+                               else "check that folder's permissions", diagnosis=found)
     if not (saved.chats or saved.messages):
         problem = (f"{what} ({found.reason}), and no chat could be read from it, so a new, "
                    f"empty chats file was started. {kept}")
@@ -166,16 +174,14 @@ def _read_only_copy(path: Path, cause: str, fix: str, *,
     readable and the chat goes on; nothing is saved."""
     store = None
     if path.exists():
-        without_journal = diagnosis.without_journal if diagnosis else False
         try:
-            with contextlib.closing(connect_read_only(
-                    path, with_journal=not without_journal)) as db:
-                if diagnosis is None:
+            if diagnosis is None:
+                with contextlib.closing(connect_read_only(path)) as db:
                     store = ChatStore.copy_in_memory(db)
-                else:
-                    store = ChatStore(Path(":memory:"))
-                    salvage(path, store, with_journal=not without_journal)
-                store.list_chats()  # readable as this Scalpel reads it
+            else:
+                store = ChatStore(Path(":memory:"))
+                salvage(path, store, with_journal=not diagnosis.without_journal)
+            store.list_chats()  # readable as this Scalpel reads it
         except Exception:  # noqa: BLE001 - whatever the file holds, the window must open
             log.warning("could not copy the chats from %s", path, exc_info=True)
             store = None

@@ -13,10 +13,11 @@ its last committed version in the ``-wal``, else the main file.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from pathlib import Path
 
-from .wal_file import committed_pages
+from .wal_file import SQLITE_MAGIC, committed_pages
 
 # column count -> the accepted value types per column (None, int, float, str, bytes)
 _TEXT, _OPT_TEXT, _NUM = (str,), (str, type(None)), (int, float)
@@ -32,9 +33,13 @@ def scan_rows(main: Path, *, with_journal: bool) -> dict[str, dict[int, tuple]]:
     """{"chats": {rowid: row}, "messages": {...}}: rows whose record fits the table's
     shape, with the rowid in place of the id column (stored as NULL)."""
     found: dict[str, dict[int, tuple]] = {name: {} for name in SHAPES}
-    pages = _Pages(main, with_journal)
-    if pages.page_size is None:
-        return found
+    with _Pages(main, with_journal) as pages:
+        if pages.page_size is not None:
+            _scan(pages, found)
+    return found
+
+
+def _scan(pages: "_Pages", found: dict[str, dict[int, tuple]]) -> None:
     free = pages.free_list()
     for number in range(1, min(pages.count, MAX_PAGES) + 1):
         if number in free:
@@ -48,15 +53,20 @@ def scan_rows(main: Path, *, with_journal: bool) -> dict[str, dict[int, tuple]]:
                 if len(values) == len(shape) and all(isinstance(v, kinds) for v, kinds
                                                      in zip(values, shape)):
                     found[name].setdefault(rowid, (rowid, *values[1:]))
-    return found
 
 
 class _Pages:
+    """The file's pages (mapped, not read into memory), the journal's over them."""
+
     def __init__(self, main: Path, with_journal: bool) -> None:
-        self.data = main.read_bytes() if main.exists() else b""
+        self._file = self._map = None
+        self.data: bytes | mmap.mmap = b""
+        if main.exists() and main.stat().st_size:
+            self._file = open(main, "rb")  # noqa: SIM115 - closed in __exit__
+            self.data = self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
         self.page_size = None
         self.wal = {}
-        if len(self.data) >= 100:
+        if len(self.data) >= 100 and self.data[:16] == SQLITE_MAGIC:
             size = struct.unpack(">H", self.data[16:18])[0]
             self.page_size = 65536 if size == 1 else size
             if self.page_size < 512 or self.page_size & (self.page_size - 1):
@@ -66,8 +76,16 @@ class _Pages:
             self.page_size = self.page_size or wal_size
         if self.page_size is None:
             return
-        self.usable = self.page_size - (self.data[20] if len(self.data) >= 100 else 0)
+        self.usable = self.page_size - (self.data[20] if self.data[:16] == SQLITE_MAGIC else 0)
         self.count = max([len(self.data) // self.page_size, *self.wal])
+
+    def __enter__(self) -> "_Pages":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._file.close()
 
     def get(self, number: int) -> bytes | None:
         if number in self.wal:

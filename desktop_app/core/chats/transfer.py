@@ -1,15 +1,20 @@
-"""Chats out and in: Markdown to read or share, JSON to back up and restore (branches kept)."""
+"""Chats out and in: Markdown to read or share, JSON to back up and restore (branches kept),
+and the chats of another chats file (a damaged one's copy, an old one) read back in."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..json_files import MAX_BYTES_CHATS, JsonFileError, read_json_file
+from .salvage import salvage
 from .store import ChatStore, ChatStoreError, ChatSummary
+from .wal_file import SQLITE_MAGIC
 
 CHAT_FORMAT, BACKUP_FORMAT, VERSION = "scalpel-chat", "scalpel-backup", 1
 # JSON may carry "\ud800"-style escapes of lone surrogates, which are not text: SQLite
@@ -87,6 +92,42 @@ def import_all(store: ChatStore, data: Any) -> list[ChatSummary]:
     for chat in chats:
         _checked(chat)  # all checked before any is added
     return [import_json(store, chat) for chat in chats]
+
+
+def import_chats_file(store: ChatStore, path: Path) -> list[ChatSummary]:
+    """Add every chat that can be read from another Scalpel chats file (a copy set aside
+    after damage, an old ``chats.sqlite3`` from a backup) as new chats, branches kept.
+    The file is only read: with its ``-wal`` beside it, as SQLite would read it, and
+    past damage from its pages (``salvage``)."""
+    path = Path(path)
+    if store.file != Path(":memory:") and path.resolve() == store.file.resolve():
+        raise ChatStoreError("that is the chats file Scalpel is using; its chats are "
+                             "already here")
+    found = ChatStore(Path(":memory:"))
+    try:
+        with tempfile.TemporaryDirectory(prefix="scalpel-import-") as folder:
+            copy = Path(folder) / "chats.sqlite3"  # read from a copy: nothing appears beside
+            for suffix in ("", "-wal"):             # the person's file (SQLite's -shm index)
+                if Path(str(path) + suffix).exists():
+                    shutil.copyfile(str(path) + suffix, str(copy) + suffix)
+            salvage(copy, found)
+        chats = export_all(found)
+    except OSError as exc:
+        raise ChatStoreError(f"it could not be read ({exc.strerror or exc})") from exc
+    finally:
+        found.close()
+    if not chats["chats"]:
+        raise ChatStoreError("no chat could be read from it")
+    return import_all(store, chats)
+
+
+def is_chats_file(path: Path) -> bool:
+    """An SQLite file (a chats file), as opposed to a JSON export."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(16) == SQLITE_MAGIC
+    except OSError:
+        return False
 
 
 def read_chat_file(path: Path) -> Any:

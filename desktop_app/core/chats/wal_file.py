@@ -19,6 +19,7 @@ A journal that passes can still hold damage; the integrity check then finds it.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +42,19 @@ def sidecar(main: Path, suffix: str) -> Path:
 
 
 def check_wal(main: Path) -> WalCheck | None:
-    """The journal beside ``main``; None when there is none SQLite would apply."""
-    page_size, frames = _read_committed(main, keep_pages=False)
+    """The journal beside ``main``; None when there is none SQLite would apply.
+
+    Another process may be writing (appending frames, copying them into the file,
+    starting the journal afresh): the file's header and size and the journal's header
+    are read before and after the frames, and the frames count only if neither moved
+    in between. A journal that keeps moving is in use, so it is the file's own."""
+    for _attempt in range(5):
+        before = _state(main)
+        page_size, frames = _read_committed(main, keep_pages=False)
+        if _state(main) == before:
+            break
+    else:
+        return WalCheck(0, True)
     if not frames:
         return None
     count, last_size = len(frames), frames[-1][1]
@@ -79,6 +91,18 @@ def _read_committed(main: Path, *, keep_pages: bool) -> tuple[int | None, list[t
             return _committed_frames(wal, keep_pages=keep_pages)
     except OSError:
         return None, []
+
+
+def _state(main: Path) -> tuple:
+    """What a writer changes: the file's header and size, the journal's header."""
+    state = []
+    for path, length in ((main, 100), (sidecar(main, "-wal"), HEADER)):
+        try:
+            with open(path, "rb") as file:
+                state += [file.read(length), os.fstat(file.fileno()).st_size]
+        except OSError:
+            state += [None, None]
+    return tuple(state)
 
 
 def _main_header(main: Path) -> bytes | None:

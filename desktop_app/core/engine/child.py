@@ -174,6 +174,21 @@ def _take_pipes() -> tuple[BinaryIO, BinaryIO]:
     return requests, replies
 
 
+def machine_gate():
+    """The allow-list this process enforces, read here from the machine, not taken from
+    the parent: the machine's policy file when it has one (no environment variable
+    replaces it), else the one SCALPEL_POLICY or SCALPEL_SYSTEM_CONFIG names. No cache a
+    user can write takes part in its verdicts."""
+    from ..catalog import load_catalog
+    from ..paths import Paths
+    from ..policy import ModelGate, load_policy
+
+    policy = load_policy(Paths.from_environment().system_config_dir)
+    if policy.allowed_models is None:
+        return None
+    return ModelGate(policy, load_catalog())
+
+
 def main() -> int:
     # Ctrl+C in a terminal reaches the whole process group; stopping an answer is the
     # parent's decision, sent as a cancel.
@@ -185,7 +200,7 @@ def main() -> int:
     replies = _Replies(reply_pipe)
     from .llama_engine import LlamaEngine  # after the pipes are safe: it imports llama.cpp
 
-    server = EngineServer(LlamaEngine(), replies)
+    server = EngineServer(LlamaEngine(gate=machine_gate()), replies)
     reader = threading.Thread(target=server.read_requests, args=(requests,),
                               name="scalpel-engine-requests", daemon=True)
     reader.start()

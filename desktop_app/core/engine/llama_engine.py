@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from .. import hardware
-from ..errors import EngineError, NoModelLoadedError
+from ..errors import EngineError, ModelFileError, NoModelLoadedError
 from ..gguf_inspect import GGUFInfo, inspect_gguf
 from .decode import Sampler
 from .llama_log import install_log_bridge
@@ -37,6 +37,7 @@ from .context_cells import FIRST_CELLS
 from .contract import Generation, cancelled_before_start
 from .grammar import grammar_for
 from .memory_check import check_memory
+from .model_file import OpenedModel, open_model_file, unchangeable
 from .prompt import ChatPromptFormatter, RenderedPrompt, StopMatcher
 from .templates import choose_chat_template
 from .types import (EngineEvent, GenerationParams, LoadOptions, Message, ModelInfo,
@@ -108,12 +109,12 @@ class LlamaEngine:
         memory raises ``InsufficientMemoryError`` before llama.cpp opens the file.
         ``name`` is what people see (the catalog's name); by default the GGUF's own.
         """
-        if self._gate:
-            self._gate.check(Path(path), name=name)
         key = (str(Path(path).resolve()), tuple(sorted(options.to_dict().items())))
         identity = file_identity(path)
         with self._busy:
             kept = self._pool.take(key)
+            # A kept model passed the gate when it was opened, from bytes no one could
+            # change since (model_file.py), so it is served without hashing again.
             if kept is not None and identity is not None and kept.identity == identity:
                 self._model = kept
                 return kept.info
@@ -121,14 +122,25 @@ class LlamaEngine:
                 # Its file was replaced or removed. (An active one stays active until
                 # a new model loads; the pool closes it then.)
                 self._pool.remove(key)
+        # The file is opened once: the gate hashes that open file and llama.cpp loads
+        # it through the descriptor, never by path again (model_file.py).
         gguf = inspect_gguf(path)  # raises a ModelFileError naming what is wrong
-        with self._busy:
-            self._make_room(gguf, options, name)
-            new = self._open(gguf, options, name)
-            new.identity = identity
-            self._pool.add(key, new)
-            self._model = new
-            self._pool.trim()
+        opened = _open_file(path)
+        try:
+            with self._busy:
+                self._make_room(gguf, options, name)
+                if self._gate is not None and self._gate.restricts:
+                    opened = _unchangeable(opened)
+                    self._gate.check_descriptor(opened.fd, Path(path), name=name)
+                # The header of the bytes loaded, not of whatever the path holds now.
+                gguf = replace(inspect_gguf(opened.load_path), path=str(path))
+                new = self._open(gguf, options, name, opened.load_path)
+                new.identity = identity
+                self._pool.add(key, new)
+                self._model = new
+                self._pool.trim()
+        finally:
+            opened.close()
         log.info("loaded %s (%s, ctx %d, %d threads, template: %s)", new.info.name,
                  new.info.quantization, new.info.context_size, new.info.n_threads,
                  new.info.chat_template)
@@ -152,7 +164,9 @@ class LlamaEngine:
                 raise problem
             log.info("unloaded %s to make room for %s", closed.name, gguf.path)
 
-    def _open(self, gguf: GGUFInfo, options: LoadOptions, name: str | None) -> LoadedModel:
+    def _open(self, gguf: GGUFInfo, options: LoadOptions, name: str | None,
+              load_path: str | None = None) -> LoadedModel:
+        """``load_path`` names the open file to load (by default ``gguf.path``)."""
         from . import llama_api
 
         bridge = install_log_bridge()
@@ -167,7 +181,7 @@ class LlamaEngine:
             with contextlib.redirect_stderr(_StderrToLog()):  # type: ignore[type-var]
                 # Opened small and grown with the conversation: context_cells.py
                 llama = llama_api.open_llama(
-                    gguf.path, n_ctx=first, n_threads=n_threads,
+                    load_path or gguf.path, n_ctx=first, n_threads=n_threads,
                     n_batch=min(options.n_batch, first),
                     n_ubatch=_step_tokens(options, first),
                     n_gpu_layers=options.n_gpu_layers,
@@ -357,6 +371,25 @@ class LlamaEngine:
         callback = llama_api.set_abort_check(llama, None if cancel is None else cancel.is_set)
         if callback is not None:
             self._abort_cb = callback  # llama.cpp holds a raw pointer to it
+
+
+def _open_file(path: str | Path) -> OpenedModel:
+    """The model file, open; a file that cannot be opened raises the ModelFileError
+    ``inspect_gguf`` names (missing, a folder, unreadable)."""
+    try:
+        return open_model_file(path)
+    except OSError as exc:
+        inspect_gguf(path)  # says what is wrong in its own words
+        raise ModelFileError(f"{Path(path).name} cannot be opened: "
+                             f"{exc.strerror or exc}", path=str(path)) from exc
+
+
+def _unchangeable(opened: OpenedModel) -> OpenedModel:
+    try:
+        return unchangeable(opened)
+    except OSError as exc:  # no room for the snapshot: refused, never loaded unchecked
+        raise ModelFileError(f"{opened.path.name} could not be read to be checked: "
+                             f"{exc.strerror or exc}", path=str(opened.path)) from exc
 
 
 def _context_size(gguf: GGUFInfo, options: LoadOptions) -> int:

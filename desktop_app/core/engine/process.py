@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -22,7 +23,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from ..errors import EngineCrashedError, EngineError, NoModelLoadedError
+from ..errors import (EngineCrashedError, EngineError, ModelNotAllowedError,
+                      NoModelLoadedError)
+from ..policy.model import POLICY_ENV
 from .child import CHILD_FLAG
 from .contract import Generation, cancelled_before_start
 from .protocol import decode, encode, error_from_dict
@@ -183,9 +186,18 @@ class EngineProcess:
                                         options=options.to_dict(), name=name))
         return self._child
 
+    def _child_env(self) -> dict[str, str] | None:
+        """The engine process reads the policy itself (child.py). Where this machine has
+        no policy file of its own, it is told which file this process read."""
+        policy_file = self._gate.policy.file if self._gate else None
+        if policy_file is None:
+            return self._env
+        return {**(os.environ if self._env is None else self._env),
+                POLICY_ENV: str(policy_file)}
+
     def _start_child(self) -> _Child:
         try:
-            child = _Child(self._command, self._env)
+            child = _Child(self._command, self._child_env())
         except OSError as exc:
             raise EngineError(f"The engine could not be started: {exc}.") from exc
         hello = child.receive()
@@ -247,8 +259,12 @@ class EngineProcess:
 
     def load(self, path: str | Path, options: LoadOptions = LoadOptions(), *,
              name: str | None = None) -> ModelInfo:
-        if self._gate:
-            self._gate.check(Path(path), name=name)
+        # Only an early, friendly refusal of a file already known to be refused. The
+        # verdict that counts is the engine process's, taken from the file it loads
+        # (child.py builds its own gate from the machine's policy).
+        if self._gate and self._gate.verdict_without_reading(Path(path)) is False:
+            raise ModelNotAllowedError(self._gate.refusal(name or Path(path).name),
+                                       path=str(path))
         info = self._apply_load(self._request("load", path=str(path),
                                               options=options.to_dict(), name=name))
         self._last_load = (str(path), options, name)

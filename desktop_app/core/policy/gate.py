@@ -3,12 +3,19 @@
 The allow-list names catalog ids and sha256 digests; a catalog id stands for
 its catalog sha256. A file is allowed when its own sha256 is on the list, so a
 renamed, imported or copied file is judged by its bytes, not its name.
-Digests are cached per (path, size, mtime, inode) in the user's cache folder,
-so a multi-GB model on a share is hashed once per machine.
+
+The verdict that counts is taken in the engine's process, from the same open
+file llama.cpp then loads (``check_descriptor``; see engine/model_file.py), so
+nothing done to the path after the check changes what is loaded. A file that
+cannot be read to be checked is refused. Digests are also kept per (path, size,
+mtime, inode) in the user's cache folder (``HashCache``), but only to grey out
+refused models in lists without reading them: a user can write that file, so it
+never lets a load through.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -70,17 +77,23 @@ class HashCache:
         return None
 
     def sha256(self, path: Path) -> str:
-        from ..downloads.installed import sha256_of
-
+        """The digest for lists: from the cache when the file looks unchanged, else hashed
+        and kept. Never for deciding a load (a user can write the cache)."""
         path = Path(path).resolve()
         if (digest := self.known(path)) is not None:
             return digest
-        identity = self._identity(path)
-        digest = sha256_of(path)
-        with self._lock:
-            self._load()[str(path)] = {**identity, "sha256": digest}
-            self._save()
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            digest = digest_of_descriptor(f.fileno())
+        self.remember(path, st, digest)
         return digest
+
+    def remember(self, path: Path, st: os.stat_result, sha256: str) -> None:
+        """Keep ``sha256`` for the file at ``path`` as ``st`` described it when hashed."""
+        identity = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+        with self._lock:
+            self._load()[str(Path(path).resolve())] = {**identity, "sha256": sha256}
+            self._save()
 
     def _save(self) -> None:
         if self.file is None:
@@ -111,14 +124,39 @@ class ModelGate:
         return not self.restricts or (sha256 or "").lower() in self.allowed_digests
 
     def check(self, path: Path, *, name: str | None = None) -> None:
+        """Refuse ``path`` unless its bytes, read now, are allowed (an import's check)."""
         if not self.restricts:
             return
         try:
-            digest = self.cache.sha256(Path(path))
-        except OSError:
-            return  # the loader reports a missing or unreadable file in its own words
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            raise self._unreadable(path, name, exc) from exc
+        try:
+            self.check_descriptor(fd, Path(path), name=name)
+        finally:
+            os.close(fd)
+
+    def check_descriptor(self, fd: int, path: Path, *, name: str | None = None) -> str:
+        """Refuse the open file ``fd`` (opened from ``path``) unless its bytes are allowed;
+        its sha256 when they are. Hashing that fails is a refusal, never a pass."""
+        if not self.restricts:
+            return ""
+        try:
+            st = os.fstat(fd)
+            digest = digest_of_descriptor(fd)
+        except OSError as exc:
+            raise self._unreadable(path, name, exc) from exc
+        self.cache.remember(path, st, digest)  # for lists only (see the module's doc)
         if digest not in self.allowed_digests:
             raise ModelNotAllowedError(self.refusal(name or Path(path).name), path=str(path))
+        return digest
+
+    def _unreadable(self, path: Path, name: str | None, exc: OSError) -> ModelNotAllowedError:
+        reason = exc.strerror or str(exc)
+        return ModelNotAllowedError(
+            f"{name or Path(path).name} cannot be loaded: Scalpel could not read it to check "
+            f"it against your organization's list of allowed models ({reason})",
+            path=str(path))
 
     def verdict_without_reading(self, path: Path, known_sha256: str | None = None) -> bool | None:
         """True/False when it can be told without hashing the file, else None (unknown)."""
@@ -138,6 +176,22 @@ class ModelGate:
                     "no model is allowed until IT fixes it (`scalpel policy show` says what)")
         return (f"{what} is not on your organization's list of allowed models "
                 f"({self.policy.file}); ask your IT department to allow it")
+
+
+def digest_of_descriptor(fd: int, *, block: int = 8 << 20) -> str:
+    """sha256 of the whole open file ``fd``, read with pread where there is one (its
+    offset is left alone), else from its start (Windows)."""
+    digest = hashlib.sha256()
+    if not hasattr(os, "pread"):
+        os.lseek(fd, 0, os.SEEK_SET)
+        while chunk := os.read(fd, block):
+            digest.update(chunk)
+        return digest.hexdigest()
+    offset = 0
+    while chunk := os.pread(fd, block, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
 
 
 def _digests_for(policy: Policy, catalog: "Catalog | None") -> tuple[frozenset[str], list[str]]:

@@ -28,7 +28,8 @@ LOCKABLE_SETTINGS: dict[str, tuple[str, Any]] = {
 }
 
 KEYS = ("version", "allowed_models", "model_dirs", "downloads_allowed", "hub_endpoint",
-        "proxy", "ca_bundle", "default_preset", "presets_dir", "locked_settings")
+        "proxy", "ca_bundle", "default_preset", "presets_dir", "locked_settings",
+        "api_enabled", "api_interfaces", "api_origins")
 
 DEFAULT_SOURCE = "default"
 RESTRICTED_SOURCE = "restricted: the policy file has problems"
@@ -55,6 +56,12 @@ class Policy:
     default_preset: str | None = None
     presets_dir: Path | None = None
     locked_settings: Mapping[str, Any] = field(default_factory=dict)
+    # The local API (core/api): whether it may run at all; the addresses it may listen on
+    # besides loopback (None: the person chooses; a tuple: only these); the web origins
+    # that get CORS headers (None: the person's own list; a tuple: only these).
+    api_enabled: bool = True
+    api_interfaces: tuple[str, ...] | None = None
+    api_origins: tuple[str, ...] | None = None
     file: Path | None = None                   # the file read; None when unmanaged
     problems: tuple[str, ...] = ()             # what was wrong with it, one sentence each
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -95,6 +102,9 @@ class Policy:
             "default_preset": self.default_preset,
             "presets_dir": str(self.presets_dir) if self.presets_dir else None,
             "locked_settings": dict(self.locked_settings),
+            "api_enabled": self.api_enabled,
+            "api_interfaces": None if self.api_interfaces is None else list(self.api_interfaces),
+            "api_origins": None if self.api_origins is None else list(self.api_origins),
         }
 
     def describe(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from urllib.parse import urlparse
 
 from ..json_files import MAX_BYTES_POLICY, JsonFileError, read_json_file
+from ..paths import machine_policy_file
 from .model import (FILE_NAME, FORMAT_VERSION, KEYS, LOCKABLE_SETTINGS, POLICY_ENV,
                     RESTRICTED_SOURCE, Policy)
 
@@ -25,8 +26,16 @@ _PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 def policy_file_for(system_config_dir: Path | None,
-                    environ: Mapping[str, str] | None = None) -> tuple[Path | None, bool]:
-    """The policy file to read and whether it was named explicitly (so must exist)."""
+                    environ: Mapping[str, str] | None = None, *,
+                    machine_dir: Path | None = None) -> tuple[Path | None, bool]:
+    """The policy file to read and whether it must exist.
+
+    The machine's own file, when it has one, whatever ``system_config_dir`` and the
+    environment say (a user sets both); only without it may ``SCALPEL_POLICY`` or the
+    given folder name another. ``machine_dir`` stands for the real folder (tests)."""
+    machine_file = machine_policy_file(machine_dir)
+    if machine_file is not None:
+        return machine_file, True
     environ = os.environ if environ is None else environ
     override = environ.get(POLICY_ENV, "").strip()
     if override:
@@ -37,9 +46,10 @@ def policy_file_for(system_config_dir: Path | None,
 
 
 def load_policy(system_config_dir: Path | None,
-                environ: Mapping[str, str] | None = None) -> Policy:
+                environ: Mapping[str, str] | None = None, *,
+                machine_dir: Path | None = None) -> Policy:
     """The effective policy of this machine (unmanaged when there is no file)."""
-    path, explicit = policy_file_for(system_config_dir, environ)
+    path, explicit = policy_file_for(system_config_dir, environ, machine_dir=machine_dir)
     if path is None or (not explicit and not path.exists()):
         return Policy.unmanaged()
     return read_policy_file(path)
@@ -67,13 +77,15 @@ def parse_policy(raw: Mapping[str, Any], path: Path) -> Policy:
         "default_preset": reader.preset_id(),
         "presets_dir": reader.absolute_path("presets_dir"),
         "locked_settings": reader.locked_settings(),
+        **reader.api_keys(),
     }
     reader.check_version_and_keys()
     if reader.network_broken:
         values["downloads_allowed"] = False
         reader.sources["downloads_allowed"] = RESTRICTED_SOURCE
     if reader.problems:
-        for key, restrictive in (("allowed_models", ()), ("downloads_allowed", False)):
+        for key, restrictive in (("allowed_models", ()), ("downloads_allowed", False),
+                                 ("api_enabled", False)):
             if key not in raw:
                 values[key] = restrictive
                 reader.sources[key] = RESTRICTED_SOURCE
@@ -216,6 +228,40 @@ class _Reader:
             else:
                 locked[name] = setting
         return locked
+
+    def api_keys(self) -> dict[str, Any]:
+        """The local API's keys (core/api): on/off, listening addresses, web origins."""
+        from ..api.origins import interface_problem, normalize_origin
+
+        values: dict[str, Any] = {}
+        if self._present("api_enabled"):
+            value = self.raw["api_enabled"]
+            values["api_enabled"] = value if isinstance(value, bool) else False
+            if not isinstance(value, bool):
+                self._problem("api_enabled", f"must be true or false, not {value!r}; "
+                              "the local API is off until it is fixed")
+                self.sources["api_enabled"] = RESTRICTED_SOURCE
+        for key, check, example in (
+                ("api_interfaces", lambda v: v if interface_problem(v) is None else None,
+                 "IP addresses such as \"192.168.1.20\""),
+                ("api_origins", normalize_origin, "origins such as \"https://notes.example\"")):
+            if not self._present(key):
+                continue
+            items = self.raw[key]
+            if not isinstance(items, list):
+                self._problem(key, f"must be a list of {example}; only loopback is used "
+                              "until it is fixed" if key == "api_interfaces" else
+                              f"must be a list of {example}; no origin is allowed until "
+                              "it is fixed")
+                items = []
+            kept = []
+            for item in items:
+                if (good := check(item)) is None:
+                    self._problem(key, f"{item!r} is not one of {example}; it was left out")
+                else:
+                    kept.append(good)
+            values[key] = tuple(kept)
+        return values
 
 
 def _is_absolute(text: str) -> bool:

@@ -85,5 +85,6 @@ class AnswerWriter:
             log.warning("could not save answer %d: %s", answer.row.id, exc)
             if not answer.save_failed:
                 answer.save_failed = True
-                self._emit(Notice(f"This answer could not be saved: {exc}"))
+                self._emit(Notice(f"{exc} This answer stays on screen but is not saved "
+                                  "in full."))
         return dataclasses.replace(answer.row, **fields)

@@ -73,17 +73,19 @@ class Answering:
 
     def _begin(self, parent_id: int | None, *, question: StoredMessage | None,
                created: bool, typed: str, leaf_before: int | None) -> None:
+        name = self.model.name if self.model else "Assistant"
         try:
             messages, params = self.request(self.history)
+            row = self.store.add_message(
+                self.chat_id, parent_id=parent_id, role="assistant", content="", model=name,
+                preset_id=self._preset_id, status="partial")
         except ScalpelError:
+            # Nothing is asked of the engine: the question goes back to the person (a full
+            # disk between the two rows would otherwise leave it stored and resent).
             self._undo(question, created)
             self._leaf = leaf_before
-            self._reload_path()
+            self._reload_path_quietly()
             raise
-        name = self.model.name if self.model else "Assistant"
-        row = self.store.add_message(
-            self.chat_id, parent_id=parent_id, role="assistant", content="", model=name,
-            preset_id=self._preset_id, status="partial")
         answer = Answer(chat_id=self.chat_id, row=row, messages=messages, params=params,
                         question=question, created_chat=created, typed=typed,
                         leaf_before=leaf_before)
