@@ -145,3 +145,9 @@ def test_the_lists_keys_work_only_where_they_belong(qtbot, open_window):
     window = open_window()
     shortcuts = [s for s in window.panel.sidebar.findChildren(QShortcut)]
     assert shortcuts and all(s.context() == Qt.ShortcutContext.WidgetShortcut for s in shortcuts)
+
+
+def test_a_single_newline_in_an_answer_stays_a_line_break():
+    rendered = render_markdown("Roses are red,\nviolets are blue.", message_id=1, dark=False)
+    html = "".join(rendered.parts)
+    assert "red,<br" in html and "blue." in html

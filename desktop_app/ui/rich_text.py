@@ -57,7 +57,9 @@ def render_markdown(text: str, *, message_id: int | str, dark: bool = False) -> 
     from markdown_it import MarkdownIt  # here, not at start-up: the window opens sooner
 
     theme = DARK if dark else LIGHT
-    parser = MarkdownIt("commonmark", {"html": False, "linkify": False})
+    # breaks: a single newline is a line break, as the model wrote it (poems, addresses,
+    # lists without markers), not CommonMark's soft break into a space.
+    parser = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True})
     parser.enable(["table", "strikethrough"])
     blocks: list[CodeBlock] = []
 
