@@ -24,6 +24,9 @@ PRESET_FORMAT = 1
 INPUT_PLACEHOLDER = "{input}"
 ICONS = ("chat", "code", "summarize", "translate", "email", "json", "brainstorm", "custom")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+# Structural signals a preset may claim in ``routing.signals`` (core/routing/signals.py
+# detects them); anything else in a preset's routing is plain data: examples and hints.
+ROUTING_SIGNALS = ("code_block", "traceback", "translate_into", "long_text", "json_request")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,28 @@ class Sampling:
 
 
 @dataclass(frozen=True)
+class Routing:
+    """What Auto routes on for a preset: example requests (compared with a message),
+    hints (words and phrases that point here), the structural signals it claims, and
+    whether it takes part at all (a preset without a ``routing`` object does not)."""
+    examples: tuple[str, ...] = ()
+    hints: tuple[str, ...] = ()
+    signals: tuple[str, ...] = ()
+    opt_in: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"examples": list(self.examples), "hints": list(self.hints),
+                "signals": list(self.signals), "opt_in": self.opt_in}
+
+    @classmethod
+    def from_dict(cls, data: Any, *, file: str = "routing") -> "Routing":
+        routing = _routing(_Reader({"routing": data}, file))
+        if routing is None:
+            raise PresetError("is missing", file=file, field="routing")
+        return routing
+
+
+@dataclass(frozen=True)
 class Preset:
     id: str
     name: str
@@ -52,6 +77,7 @@ class Preset:
     context_size: int | None = None       # None: the app's setting
     preferred_models: tuple[str, ...] = ()  # catalog ids (or model ids / paths), best first
     json_schema: dict[str, Any] | None = field(default=None, hash=False)
+    routing: Routing | None = None        # None: Auto never picks this preset
     builtin: bool = False
     path: Path | None = None              # the file it came from
 
@@ -87,6 +113,7 @@ class Preset:
             "max_tokens": self.max_tokens, "context_size": self.context_size,
             "preferred_models": list(self.preferred_models),
             "output": {"json_schema": self.json_schema} if self.json_schema is not None else None,
+            "routing": self.routing.to_dict() if self.routing is not None else None,
         }
 
     def with_changes(self, **changes: Any) -> "Preset":
@@ -117,7 +144,8 @@ def preset_from_dict(data: Any, *, file: str, builtin: bool = False,
         max_tokens=reader.bounded("max_tokens", int, 1024, 1, 131_072),
         context_size=reader.bounded("context_size", int, None, 128, 1_048_576),
         preferred_models=tuple(reader.string_list("preferred_models")),
-        json_schema=_json_schema(reader), builtin=builtin, path=path)
+        json_schema=_json_schema(reader), routing=_routing(reader), builtin=builtin,
+        path=path)
 
 
 def _sampling(reader: "_Reader") -> Sampling:
@@ -140,6 +168,29 @@ def _json_schema(reader: "_Reader") -> dict[str, Any] | None:
         raise PresetError("is empty; remove it or describe the JSON wanted",
                           file=reader.file, field="output.json_schema")
     return schema
+
+
+def _routing(reader: "_Reader") -> Routing | None:
+    if reader.data.get("routing") is None:
+        return None
+    sub = reader.section("routing")
+    texts = {}
+    for name, most, longest in (("examples", 200, 2000), ("hints", 200, 100)):
+        values = sub.optional(name, list, [])
+        if not all(isinstance(v, str) and v.strip() for v in values):
+            raise sub._fail(name, "must be a list of non-empty texts")
+        if len(values) > most or any(len(v) > longest for v in values):
+            raise sub._fail(name, f"must hold at most {most} texts of at most {longest} "
+                                  "characters")
+        texts[name] = tuple(v.strip() for v in values)
+    signals = sub.optional("signals", list, [])
+    unknown = [s for s in signals if s not in ROUTING_SIGNALS]
+    if unknown:
+        raise sub._fail("signals", f"{json.dumps(unknown[0])[:40]} is not a signal; use "
+                                   + ", ".join(ROUTING_SIGNALS))
+    return Routing(examples=texts["examples"], hints=texts["hints"],
+                   signals=tuple(dict.fromkeys(signals)),
+                   opt_in=sub.optional("opt_in", bool, True))
 
 
 class _Reader:

@@ -120,8 +120,8 @@ policy_smoke_test() (  # $1: folder holding the scalpel executable (a subshell)
     fi
     grep -q "organization's list of allowed models" <<< "$out" \
       || fail "with $forged, the refusal does not name the policy: $out"
-    env SCALPEL_HOME="$home/home" "$forged" "$bin/scalpel" policy show --json \
-      | grep -q "\"file\": \"$machine/policy.json\"" \
+    out="$(env SCALPEL_HOME="$home/home" "$forged" "$bin/scalpel" policy show --json)"
+    grep -q "\"file\": \"$machine/policy.json\"" <<< "$out" \
       || fail "with $forged, 'scalpel policy show' does not show $machine/policy.json"
     echo "refused with $forged"
   done

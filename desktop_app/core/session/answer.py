@@ -35,7 +35,6 @@ class Answer:
     params: GenerationParams
     question: StoredMessage | None         # the question this send added (None: regenerate)
     created_chat: bool                     # this send created the chat
-    typed: str                             # the text as the person typed it
     leaf_before: int | None                # the branch shown before this send
     stop_requested: bool = False
     handle: Generation | None = None

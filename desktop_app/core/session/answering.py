@@ -46,8 +46,7 @@ class Answering:
             self._leaf = question.id
             self._reload_path()
             self._emit(QuestionAdded(self.chat_id, question, replacing))
-            self._begin(question.id, question=question, created=created, typed=text,
-                        leaf_before=leaf_before)
+            self._begin(question.id, question=question, created=created, leaf_before=leaf_before)
         return True
 
     def regenerate(self, answer_id: int) -> bool:
@@ -61,8 +60,7 @@ class Answering:
             leaf_before = self._leaf
             self.path = self.path[:self.path.index(answer)]
             self._leaf = answer.parent_id
-            self._begin(answer.parent_id, question=None, created=False, typed="",
-                        leaf_before=leaf_before)
+            self._begin(answer.parent_id, question=None, created=False, leaf_before=leaf_before)
         return True
 
     def _check_can_answer(self) -> None:
@@ -72,7 +70,7 @@ class Answering:
             raise NoModelLoadedError("Choose a model first.")
 
     def _begin(self, parent_id: int | None, *, question: StoredMessage | None,
-               created: bool, typed: str, leaf_before: int | None) -> None:
+               created: bool, leaf_before: int | None) -> None:
         name = self.model.name if self.model else "Assistant"
         try:
             messages, params = self.request(self.history)
@@ -87,7 +85,7 @@ class Answering:
             self._reload_path_quietly()
             raise
         answer = Answer(chat_id=self.chat_id, row=row, messages=messages, params=params,
-                        question=question, created_chat=created, typed=typed,
+                        question=question, created_chat=created,
                         leaf_before=leaf_before)
         self._leaf = row.id
         self._answer = answer
