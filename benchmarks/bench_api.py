@@ -152,8 +152,10 @@ def requests_per_second(port: int, token: str | None, clients: int, total: int) 
                     return
                 left[0] -= 1
             try:
-                stream(port, token, SHORT, 8)
+                answered = stream(port, token, SHORT, 8)[2] > 0
             except (RuntimeError, OSError):
+                answered = False
+            if not answered:  # refused, failed, or an empty reply: not a completion
                 with lock:
                     refused[0] += 1
 

@@ -166,3 +166,49 @@ def write_policy():
         return path
 
     return write
+
+
+# -- a real OpenAI-compatible server (the organization's "bigger model", played by SmolLM2) ---
+
+@pytest.fixture(scope="session")
+def llama_server(smollm2_path, tmp_path_factory):
+    """llama-cpp-python's own server (``python -m llama_cpp.server``, its ``server`` extra)
+    on 127.0.0.1 serving SmolLM2, started once per test session and killed at the end.
+    ``.url`` is its base URL (``http://127.0.0.1:PORT/v1``); ``.model`` the model id it
+    lists (the GGUF's path, as it names a model started without an alias)."""
+    import socket
+    import time
+    import types
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path),
+             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
+            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no env proxy
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited ({process.returncode}): "
+                                   f"{log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                with direct.open(f"{url}/models", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not answer /v1/models in 120 s")
+            time.sleep(0.2)
+        yield types.SimpleNamespace(url=url, model=str(smollm2_path), port=port,
+                                    log=log_path, process=process)
+    finally:
+        process.kill()
+        process.wait(10)

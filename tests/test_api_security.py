@@ -296,3 +296,44 @@ def test_in_the_window_another_installed_model_is_a_409_not_a_second_load(serve)
                            body={**CHAT, "model": "summarize"})  # a preset: the loaded model
     assert status == 200 and json.loads(body)["model"] == "summarize"
     assert engine.requests[-1][0]["role"] == "system"  # the preset's system prompt went in
+
+
+def test_the_window_switch_serves_the_fake_engine_and_closing_the_window_stops_it(
+        qtbot, services):
+    from desktop_app.app import create_window
+
+    engine = FakeEngine(words=2)
+    window = create_window(services, engine=engine)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.bridge.model_loaded, timeout=10_000):
+        window.start()
+    panel = window.api_panel
+    assert panel.menu.menuAction() in window.menuBar().actions()[0].menu().actions()
+    panel.switch.setChecked(True)
+    server = panel.server
+    assert server is not None and server.host.engine is engine and not server.host.owns_engine
+    status, _, body = call(server, "POST", "/v1/chat/completions", token=panel.token().value,
+                           body=CHAT)
+    assert status == 200 and json.loads(body)["choices"][0]["message"]["content"]
+    qtbot.waitUntil(lambda: "1 recent call" in panel.status.text(), timeout=5_000)
+    port = server.port
+    window.close()
+    assert panel.server is None
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_the_window_switch_is_off_and_disabled_when_the_policy_turns_the_api_off(
+        qtbot, services):
+    from dataclasses import replace as replace_policy
+
+    from desktop_app.app import create_window
+
+    services.policy = replace_policy(services.policy, api_enabled=False,
+                                     file=Path("/etc/scalpel/policy.json"))
+    window = create_window(services, engine=FakeEngine())
+    qtbot.addWidget(window)
+    assert not window.api_panel.switch.isEnabled()
+    assert "organization" in window.api_panel.switch.toolTip()
+    window.close()

@@ -1,7 +1,8 @@
-"""One contract, three engines: the fake, LlamaEngine (in process) and EngineProcess.
+"""One contract, four engines: the fake, LlamaEngine (in process), EngineProcess and
+RemoteEngine (against a real llama_cpp.server serving SmolLM2, conftest's llama_server).
 
 Every engine the session or the window can be given passes the same suite, so a
-face written against one works with all (and with the remote engine to come).
+face written against one works with all. None of the tests is skipped for any kind.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ HELLO = [{"role": "user", "content": "Name three colours."}]
 STORY = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
 
 
-def make_engine(kind: str) -> Engine:
+def make_engine(kind: str, server=None) -> Engine:
+    if kind == "remote":
+        from desktop_app.core.engine import RemoteEngine
+
+        # With no server: an address nothing listens on (no request is ever made there).
+        return RemoteEngine(endpoint=server.url if server else "http://127.0.0.1:9/v1",
+                            model=server.model if server else "none", api_key=None)
     if kind == "fake":
         return FakeEngine(words=200, delay=0.002)
     if kind == "in-process":
@@ -35,7 +42,8 @@ def make_engine(kind: str) -> Engine:
 
 
 @pytest.fixture(params=["fake", pytest.param("in-process", marks=pytest.mark.model),
-                        pytest.param("engine-process", marks=pytest.mark.model)])
+                        pytest.param("engine-process", marks=pytest.mark.model),
+                        pytest.param("remote", marks=pytest.mark.model)])
 def kind(request) -> str:
     return request.param
 
@@ -50,8 +58,9 @@ def model_path(kind, tmp_path, request):
 
 
 @pytest.fixture
-def loaded(kind, model_path):
-    engine = make_engine(kind)
+def loaded(kind, model_path, request):
+    engine = make_engine(kind, request.getfixturevalue("llama_server")
+                         if kind == "remote" else None)
     engine.load(model_path, LoadOptions(n_ctx=1024), name="Test model")
     yield engine
     engine.unload()

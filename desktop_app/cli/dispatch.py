@@ -23,6 +23,7 @@ from .chat import add_chat_arguments
 from .models import add_model_commands, run_models_command
 from .policy import add_policy_commands, run_policy_command
 from .presets import add_preset_commands, run_presets_command
+from .route import add_route_arguments
 from .serve import add_serve_arguments
 from .terminal_log import command_logging
 
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="the local OpenAI-compatible API (loopback, token)")
     add_serve_arguments(serve)
+
+    route = commands.add_parser("route", help="which task Auto would give a message (no answer)")
+    add_route_arguments(route)
 
     doctor = commands.add_parser("doctor", help="versions, paths, threads, GPU support, models")
     doctor.add_argument("--json", action="store_true")
@@ -144,6 +148,10 @@ def _dispatch(args: argparse.Namespace, services: Services) -> int:
         return run_presets_command(args, services)
     if args.command == "policy":
         return run_policy_command(args, services)
+    if args.command == "route":
+        from .route import run_route
+
+        return run_route(args, services, model=args.model)
     if args.command == "serve":
         from .serve import run_serve
 

@@ -203,3 +203,42 @@ class UsageError(ScalpelError):
     a value out of range, a missing action). Reported like argparse does, exit code 2."""
 
     exit_code = ExitCode.USAGE
+
+
+class RemoteEngineError(EngineError):
+    """The organization's model server (the remote engine) could not answer. ``kind`` says
+    how, for code: "refused", "dns", "tls", "unreachable", "proxy", "ca_bundle", "auth",
+    "model_not_found", "endpoint", "rate_limited", "server", "rejected", "timeout", "cut",
+    "malformed" or "unsupported". ``host`` is the server's host[:port]; ``status`` the HTTP
+    status when there was one; ``retry_after`` the seconds a 429/503 asked to wait."""
+
+    def __init__(self, message: str, *, kind: str, host: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.host = host
+        self.status = status
+        self.retry_after = retry_after
+        self.cut = False
+        self.partial_text = ""
+
+
+class RemoteModelNotFoundError(RemoteEngineError, ModelNotFoundError):
+    """The server does not list (or does not know) the model asked for. Also a
+    ``ModelNotFoundError``: a failed load keeps the model that was loaded, as for a file."""
+
+    def __init__(self, message: str, *, host: str, model: str, status: int | None = None) -> None:
+        super().__init__(message, kind="model_not_found", host=host, status=status)
+        self.path = model
+
+
+class RemoteAnswerCutError(RemoteEngineError):
+    """The answer stopped part-way (the connection closed, the server went silent, or a
+    piece could not be read). Every piece that arrived was yielded before this was raised;
+    ``partial_text`` is that text joined, ``cut`` is true, so a session can keep it marked
+    as incomplete. ``kind`` is "cut", "timeout", "malformed" or "server"."""
+
+    def __init__(self, message: str, *, kind: str, host: str, partial_text: str) -> None:
+        super().__init__(message, kind=kind, host=host)
+        self.cut = True
+        self.partial_text = partial_text

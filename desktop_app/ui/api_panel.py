@@ -14,8 +14,8 @@ import time
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QGuiApplication
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QMainWindow, QMessageBox,
-                               QPlainTextEdit, QVBoxLayout)
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QMainWindow, QMenu,
+                               QMessageBox, QPlainTextEdit, QVBoxLayout)
 
 from ..core.errors import ScalpelError
 from ..core.services import Services
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class ApiPanel(QObject):
-    """Adds the "API" menu and a status-bar label to ``window``; stops the API as it closes."""
+    """Adds File > Local API and a status-bar label to ``window``; stops the API as it closes."""
 
     called = Signal(object)  # a security.Call, queued from the server's thread
 
@@ -35,7 +35,8 @@ class ApiPanel(QObject):
         self._services = services
         self.server = None
         self._token = None
-        self.menu = window.menuBar().addMenu("&API")
+        self.menu = QMenu("Local &API", window)
+        self._place_menu(window)
         self.switch = QAction("Local &API (OpenAI-compatible)", self, checkable=True)
         self.switch.toggled.connect(self._toggled)
         self.copy_address = QAction("Copy &address", self, enabled=False)
@@ -58,6 +59,19 @@ class ApiPanel(QObject):
             self.switch.setToolTip("The local API is turned off by your organization.")
         window.installEventFilter(self)
 
+    def _place_menu(self, window: QMainWindow) -> None:
+        """File > Local API, above the separator before Quit (a menu of its own otherwise)."""
+        bar_actions = window.menuBar().actions()
+        file_menu = bar_actions[0].menu() if bar_actions else None
+        if file_menu is None:
+            window.menuBar().addMenu(self.menu)
+            return
+        separators = [a for a in file_menu.actions() if a.isSeparator()]
+        if separators:
+            file_menu.insertMenu(separators[-1], self.menu)
+        else:
+            file_menu.addMenu(self.menu)
+
     # -- the token ---------------------------------------------------------------------
     def token(self):
         if self._token is None:
@@ -78,7 +92,7 @@ class ApiPanel(QObject):
             self._window.show_error(str(exc))
             return None
         self._window.statusBar().showMessage("A new API token was made; copy it into your "
-                                             "programs (API > Copy token).", 8000)
+                                             "programs (File > Local API > Copy token).", 8000)
         return value
 
     # -- on and off --------------------------------------------------------------------
@@ -110,7 +124,7 @@ class ApiPanel(QObject):
         moved = f" (port {options.port} was in use)" if server.port != options.port else ""
         self.status.setText(f"API: {address}")
         self.status.setToolTip("The local API answers with the model loaded here; "
-                               "programs need the token (API > Copy token).")
+                               "programs need the token (File > Local API > Copy token).")
         self.status.show()
         self.copy_address.setEnabled(True)
         self.switch.setChecked(True)

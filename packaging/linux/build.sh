@@ -73,6 +73,7 @@ smoke_test() (  # $1: folder holding the scalpel and scalpel-gui executables (a 
     || fail "frozen headless 'scalpel chat' failed"
   [ -n "${answer// /}" ] || fail "frozen 'scalpel chat' answered nothing"
   echo "chat answered: $answer"
+  api_smoke_test "$bin"
   "$bin/scalpel-gui" & gui=$!
   waited=0
   until grep -q "loaded SmolLM2" "$SCALPEL_HOME/logs/scalpel.log" 2>/dev/null; do
@@ -95,6 +96,31 @@ smoke_test() (  # $1: folder holding the scalpel and scalpel-gui executables (a 
 # /etc/scalpel (its location is code, not environment), so this step writes a policy there
 # that allows no model, tries the environment bypasses, and removes it again. It needs root
 # (CI, a build container); a machine that already has a policy is left untouched.
+api_smoke_test() {  # $1: folder holding the scalpel executable
+  "$1/scalpel" serve --port 18731 > "$home/serve.log" 2>&1 & serve=$!
+  "$VENV/bin/python" - "$1" "$home/serve.log" <<'PY' || { kill "$serve"; fail "frozen 'scalpel serve' did not answer (see $home/serve.log)"; }
+import json, re, subprocess, sys, time, urllib.request
+bin_dir, log = sys.argv[1], sys.argv[2]
+token = subprocess.run([f"{bin_dir}/scalpel", "serve", "--show-token"], capture_output=True,
+                       text=True, check=True).stdout.strip()
+for _ in range(120):
+    found = re.search(r"API at (http://[0-9.:]+)", open(log).read())
+    if found:
+        break
+    time.sleep(1)
+else:
+    sys.exit("the API never said where it listens")
+request = urllib.request.Request(
+    found.group(1) + "/v1/chat/completions", headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    data=json.dumps({"model": "smollm2-135m-instruct", "max_tokens": 8,
+                     "messages": [{"role": "user", "content": "Say hi."}]}).encode())
+reply = json.load(urllib.request.urlopen(request, timeout=120))
+print("API answered:", reply["choices"][0]["message"]["content"])
+PY
+  kill "$serve"; wait "$serve" 2>/dev/null || true
+}
+
 policy_smoke_test() (  # $1: folder holding the scalpel executable (a subshell)
   bin="$1" machine=/etc/scalpel
   if [ "$(id -u)" != 0 ]; then

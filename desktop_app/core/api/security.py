@@ -137,8 +137,8 @@ class Guard:
             scheme, _, presented = headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not presented.strip():
                 return ApiError(401, "A token is required: send \"Authorization: Bearer "
-                                "<token>\" (Scalpel shows the token in the window's API "
-                                "menu and with `scalpel serve --show-token`).",
+                                "<token>\" (the token is in Scalpel's File > Local API menu, "
+                                "and `scalpel serve --show-token` prints it).",
                                 None, "missing_token", {"WWW-Authenticate": "Bearer"})
             if not self.token.matches(presented.strip()):
                 return ApiError(401, "The token is not this Scalpel's API token (it may "

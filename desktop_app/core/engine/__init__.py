@@ -7,8 +7,8 @@ engine process and never needs it (nor jinja2, which it pulls in).
 from .types import (EngineEvent, GenerationParams, LoadOptions, Message, ModelInfo,
                     ReplyFinished, ReplyStats, TextDelta, event_from_dict)
 
-__all__ = ["LlamaEngine", "EngineEvent", "GenerationParams", "LoadOptions", "Message",
-           "ModelInfo", "ReplyFinished", "ReplyStats", "TextDelta", "event_from_dict"]
+__all__ = ["LlamaEngine", "RemoteEngine", "EngineEvent", "GenerationParams", "LoadOptions",
+           "Message", "ModelInfo", "ReplyFinished", "ReplyStats", "TextDelta", "event_from_dict"]
 
 
 def __getattr__(name: str):
@@ -16,4 +16,8 @@ def __getattr__(name: str):
         from .llama_engine import LlamaEngine
 
         return LlamaEngine
+    if name == "RemoteEngine":  # the organization's server (OpenAI-compatible), over HTTP
+        from .remote import RemoteEngine
+
+        return RemoteEngine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
