@@ -144,31 +144,45 @@ def open_replay_window(pieces: list[str], rate: float):
     return window, engine
 
 
+class Heartbeat:
+    """A timer on the GUI thread ticking every ``interval_ms``; ``ticks`` holds when each
+    tick came (``time.perf_counter()``), so a gap far above the interval is a stall."""
+
+    def __init__(self, interval_ms: int = 5) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.ticks: list[float] = []
+        self._timer = QTimer()
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def start(self) -> None:
+        self.ticks = [time.perf_counter()]
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def gaps(self, since: float = float("-inf"), until: float = float("inf")) -> list[float]:
+        """Every gap between ticks (s) whose closing tick came between ``since`` and ``until``."""
+        return [b - a for a, b in zip(self.ticks, self.ticks[1:]) if since <= b <= until]
+
+
 def heartbeat_gaps(window) -> tuple[list[float], int, int]:
     """Send a message; every gap between 5 ms ticks, the index where the reply ended, and
     how many text batches reached the view."""
     from PySide6.QtCore import QEventLoop, QTimer
 
-    gaps: list[float] = []
-    last = [time.perf_counter()]
+    heartbeat = Heartbeat(5)
     finished_at = [0]  # index of the first gap after the answer completed
     batches = [0]      # text_ready signals: the batches the view was given
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    heartbeat = QTimer()
-    heartbeat.setInterval(5)
-    heartbeat.timeout.connect(tick)
     done = QEventLoop()
 
     def on_text(_text: str) -> None:
         batches[0] += 1
 
     def on_finished(_finished) -> None:
-        finished_at[0] = len(gaps)
+        finished_at[0] = len(heartbeat.ticks) - 1
 
     def on_answering(answering: bool) -> None:
         if not answering:  # the rendered answer is fully in the view
@@ -183,7 +197,7 @@ def heartbeat_gaps(window) -> tuple[list[float], int, int]:
         raise RuntimeError("the window did not start answering the question")
     done.exec()
     heartbeat.stop()
-    return gaps, finished_at[0], batches[0]
+    return heartbeat.gaps(), finished_at[0], batches[0]
 
 
 def stream_into_window(tokens: int, rate: float) -> dict:

@@ -7,7 +7,8 @@ error answer, ``("content-type", text)`` for a 200 that is not an event stream,
 exception)`` for a transport failure; it returns at the end of the stream. ``abort()``
 (any thread, any time, idempotent) makes ``items()`` return at once, even while the
 server has not sent a byte, and shuts the socket down so the reader thread and the
-server both see the hang-up.
+server both see the hang-up (not after a stream that ended by itself: its connection
+goes back to the pool for the next request).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class ResponseStream:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._aborted = False
+        self._ended = False
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
@@ -40,10 +42,14 @@ class ResponseStream:
         self._thread.start()
         while True:
             item = self._queue.get()
-            if item is _ABORT or item is _END:
+            if item is _ABORT:
+                return
+            if item is _END or item[0] in ("status", "content-type", "error", "done"):
+                self._ended = True  # the reader ends by itself: leave its socket alone
+            if item is _END:
                 return
             yield item
-            if item[0] in ("status", "content-type", "error", "done"):
+            if self._ended:
                 return
 
     def abort(self) -> None:
@@ -51,7 +57,7 @@ class ResponseStream:
             if self._aborted:
                 return
             self._aborted = True
-            sock = self._socket
+            sock = None if self._ended else self._socket
         self._queue.put(_ABORT)
         if sock is not None:
             _shut(sock)
@@ -84,13 +90,17 @@ class ResponseStream:
                 if content_type.strip().lower() != "text/event-stream":
                     self._put(("content-type", content_type.strip()))
                     return
+                done = False
                 for event in httpx2.EventSource(response):
+                    if done:
+                        continue  # read to the body's end, so the connection is reused
                     if event.data == "[DONE]":
+                        done = True
                         self._put(("done", None))
+                    elif event.data and not self._put(("data", event.data)):
                         return
-                    if event.data and not self._put(("data", event.data)):
-                        return
-                self._put(_END)
+                if not done:
+                    self._put(_END)
         except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
             self._put(("error", exc))
 
