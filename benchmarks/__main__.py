@@ -17,6 +17,9 @@ Sections, in order (the in-process engine is unloaded before the others run):
 3b.  the engine process: decode vs in-process, cancel latency during prompt
      evaluation, first text after a kill (``bench_engine_process``);
 4.   longest GUI stall while streaming (``bench_gui_stream``, own process);
+4b.  the local API: decode and first token vs the in-app engine and llama_cpp.server,
+     requests/s at 1, 4 and 16 clients (``bench_api``); longest GUI stall while the
+     window's API streams to another process (``bench_api_gui``, own process);
 5,7. idle CPU after a reply, RSS beyond the mmapped model (``bench_footprint``);
 6.   start to a shown window (``bench_cold_start``).
 """
@@ -33,9 +36,9 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import (bench_chat_turns, bench_cold_start, bench_engine_process,  # noqa: E402
-                        bench_footprint, bench_gui_stream, bench_reference, llama_bench,
-                        report)
+from benchmarks import (bench_api, bench_api_gui, bench_chat_turns,  # noqa: E402
+                        bench_cold_start, bench_engine_process, bench_footprint,
+                        bench_gui_stream, bench_reference, llama_bench, report)
 from benchmarks.bench_decode import (DEFAULT_THREADS, open_bare, open_engine,  # noqa: E402
                                      starter_model_path)
 
@@ -55,6 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gui-tokens", type=int, default=5000,
                         help="length of the answer streamed into the window")
     parser.add_argument("--start-rounds", type=int, default=5, help="app launches to time")
+    parser.add_argument("--api-rounds", type=int, default=3,
+                        help="alternating rounds of the local API's decode comparison")
+    parser.add_argument("--api-requests", type=int, default=8,
+                        help="short completions per concurrency level for the API's requests/s")
+    parser.add_argument("--api-gui-tokens", type=int, default=400,
+                        help="length of the answer the window's API streams")
     parser.add_argument("--output", type=Path, default=RESULTS,
                         help="Markdown file for the results (default benchmarks/results.md)")
     return parser.parse_args(argv)
@@ -131,6 +140,20 @@ def gui_section(results: report.Results, args) -> None:
     results.add(*bench_gui_stream.stall_rows(figures))
 
 
+def api_section(results: report.Results, args, model: str) -> None:
+    figures = bench_api.run(model, args.threads, args.api_rounds, requests=args.api_requests)
+    results.add(*bench_api.rows(figures))
+    results.notes.extend(bench_api.notes(figures))
+
+
+def api_gui_section(results: report.Results, args) -> None:
+    figures = bench_api_gui.measure(tokens=args.api_gui_tokens)
+    results.add(bench_api_gui.stall_row(figures))
+    results.note(f"API GUI stall: {figures['tokens']} tokens ({figures['finish_reason']}) in "
+                 f"{figures['stream_s']:.1f} s, {figures['busy_ticks']} heartbeat gaps; the "
+                 f"same window idle with the API on for {bench_api_gui.IDLE_S:.0f} s")
+
+
 def footprint_section(results: report.Results) -> None:
     figures = bench_footprint.measure()
     results.add(bench_footprint.idle_row(figures), bench_footprint.rss_row(figures))
@@ -175,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: engine_process_section(results, args, model))
     run_section(results, [("Longest GUI stall while streaming", "< 50 ms")],
                 lambda: gui_section(results, args))
+    run_section(results, [("API decode tok/s vs in-app engine", "≥ 0.95"),
+                          ("API requests/s at 1, 4, 16 clients", "report")],
+                lambda: api_section(results, args, model))
+    run_section(results, [("Longest GUI stall while the Local API streams", "< 50 ms")],
+                lambda: api_gui_section(results, args))
     run_section(results, [("Idle CPU after a reply", "< 2 %"),
                           ("RSS beyond the mmapped model", "< 250 MB")],
                 lambda: footprint_section(results))

@@ -23,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,19 +78,22 @@ def stream_with_openai(address: str, token: str, max_tokens: int) -> dict:
 # -- the window ----------------------------------------------------------------------------
 def run_client(address: str, token: str, max_tokens: int, timeout_s: float) -> dict:
     """Start the client process and keep the GUI's event loop turning until it is done."""
-    client = subprocess.Popen([sys.executable, __file__, "--client", address, "--tokens",
-                               str(max_tokens)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    client.stdin.write(token + "\n")  # the token never goes on a command line
-    client.stdin.close()
-    deadline = time.monotonic() + timeout_s
-    while client.poll() is None and time.monotonic() < deadline:
-        run_loop(0.05)
-    if client.poll() is None:
-        client.kill()
-        client.wait()
-        raise RuntimeError(f"the API client took more than {timeout_s:.0f} s")
-    out, err = client.communicate()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        client = subprocess.Popen([sys.executable, __file__, "--client", address, "--tokens",
+                                   str(max_tokens)], stdin=subprocess.PIPE, stdout=out,
+                                  stderr=err, text=True)
+        client.stdin.write(token + "\n")  # the token never goes on a command line
+        client.stdin.close()
+        deadline = time.monotonic() + timeout_s
+        while client.poll() is None and time.monotonic() < deadline:
+            run_loop(0.05)
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+            raise RuntimeError(f"the API client took more than {timeout_s:.0f} s")
+        out.seek(0)
+        err.seek(0)
+        out, err = out.read(), err.read()
     lines = [line for line in out.splitlines() if line.startswith("{")]
     if client.returncode != 0 or not lines:
         raise RuntimeError(f"the API client failed ({client.returncode}): {err[-400:]}")

@@ -15,6 +15,7 @@ SSE chunks, then a finish chunk, a usage chunk and ``[DONE]``. Faults:
   "slow_first"    nothing at all for ``delay`` seconds, then the normal stream
   "stall"         two pieces, then silence for ``delay`` seconds
   "hang"          one piece, then silence until stop()
+  "old_schema"    a 500 naming response_format for ``json_schema``; ``json_object`` works
 Everything stays on this machine; ``requests`` records (method, path, headers, body).
 """
 
@@ -88,6 +89,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self._status_fault():
             return
         owner, fault = self.server_owner, self.server_owner.fault
+        if fault == "old_schema" and body.get("response_format", {}).get("type") == "json_schema":
+            self._json(500, {"detail": "literal_error at ('body', 'response_format', 'type')"})
+            return
         if fault == "json":
             self._json(200, {"choices": [{"message": {"content": "hi"}}]})
             return

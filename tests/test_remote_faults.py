@@ -8,6 +8,7 @@ DNS test asks for a ``.invalid`` name, which never resolves.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -141,6 +142,18 @@ def test_a_grammar_is_refused_plainly_and_nothing_is_sent(server):
     assert [r[0] for r in fake.requests] == ["GET"]
 
 
+def test_a_json_schema_goes_as_json_schema_then_in_the_older_form_if_refused(server):
+    fake = server("old_schema")
+    schema = '{"type": "object", "properties": {"a": {"type": "string"}}}'
+    text = loaded(fake.url).generate(HELLO, GenerationParams(json_schema=schema)).result().text
+    assert text == "one two three four "
+    formats = [r[3]["response_format"] for r in fake.requests if r[0] == "POST"]
+    assert formats == [
+        {"type": "json_schema", "json_schema": {"name": "answer", "schema": json.loads(schema),
+                                                "strict": True}},
+        {"type": "json_object", "schema": json.loads(schema)}]
+
+
 # -- no connection -----------------------------------------------------------------------------
 
 def test_connection_refused(server):
@@ -199,8 +212,9 @@ def test_the_key_is_refused(server, status, words):
     error = fails(engine)
     assert (error.kind, error.status) == ("auth", int(status))
     host = fake.url.split("//")[1].split("/")[0]
-    assert str(error) == (f"The organization's model at {host} {words}: check the API key in the escalation settings (or ask IT, "
-                          "if your organization's policy sets them).")
+    assert str(error) == (f"The organization's model at {host} {words}: check the API key "
+                          "in the escalation settings (or ask IT, if your organization's "
+                          "policy sets them).")
     with pytest.raises(RemoteEngineError, match=r"\(4\d\d\): check the API key"):
         engine_for(fake.url).load(None)
 

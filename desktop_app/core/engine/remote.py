@@ -118,8 +118,9 @@ class RemoteEngine:
                  params: GenerationParams = GenerationParams()) -> Generation:
         if self._info is None:
             raise NoModelLoadedError("no model is loaded; choose one first")
-        info = self._info
-        return Generation(lambda handle: self._answer(handle, list(messages), params, info))
+        info, model = self._info, self.model
+        return Generation(lambda handle: self._answer(handle, list(messages), params, info,
+                                                      model))
 
     def cancel(self) -> None:
         with self._lock:
@@ -128,13 +129,13 @@ class RemoteEngine:
             handle.cancel()
 
     def _answer(self, handle: Generation, messages: list[Message], params: GenerationParams,
-                info: ModelInfo):
+                info: ModelInfo, model: str):
         if handle.cancelled:
             yield cancelled_before_start()
             return
         if params.grammar:
             raise faults.grammar_unsupported(host=self.host)
-        body = wire.request_body(info.path.rsplit("#", 1)[1], messages, params)
+        body = wire.request_body(model, messages, params)
         bodies = [body] + ([wire.json_object_body(body)] if params.json_schema else [])
         with self._lock:
             self._active.add(handle)
@@ -149,7 +150,7 @@ class RemoteEngine:
                     break
                 if kind == "status":
                     status, retry_after, detail = value
-                    raise faults.http_failure(status, host=self.host, model=self.model,
+                    raise faults.http_failure(status, host=self.host, model=model,
                                               path="/chat/completions", detail=detail,
                                               retry_after=retry_after)
                 if kind == "content-type":
