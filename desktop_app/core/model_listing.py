@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from .listeners import Listeners
 from .models import ModelRef
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class ModelListing:
         self._lock = threading.Lock()        # guards the fields below
         self._entries: tuple[ListedModel, ...] = ()
         self._listed = False
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: Listeners[Callable[[], None]] = Listeners("model listing")
 
     # -- listing ---------------------------------------------------------------
     def refresh(self) -> bool:
@@ -136,20 +137,7 @@ class ModelListing:
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener()`` after each change (on the changing thread); returns an
         unsubscribe function."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-        return unsubscribe
+        return self._listeners.add(listener)
 
     def _notify(self) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener()
-            except Exception:  # noqa: BLE001 - one listener must not stop the others
-                log.exception("a model listing listener failed")
+        self._listeners.notify()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import InvalidSettingError, SettingLockedError, SettingsSaveError
+from .listeners import Listeners
 from .settings import RULES, Settings, SettingsStore
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class SettingsService:
         self.settings = settings
         self._policy_file = policy_file
         self._lock = threading.Lock()
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[Listener] = Listeners("settings")
 
     def update(self, **changes: Any) -> frozenset[str]:
         """Apply, save and announce ``changes``; returns the names whose value changed.
@@ -84,23 +85,10 @@ class SettingsService:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(names)`` after each change (on the changing thread); returns an
         unsubscribe function."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-        return unsubscribe
+        return self._listeners.add(listener)
 
     def _notify(self, names: frozenset[str]) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(names)
-            except Exception:  # noqa: BLE001 - one listener must not stop the others
-                log.exception("a settings listener failed")
+        self._listeners.notify(names)
 
 
 def _shown(value: Any) -> str:

@@ -23,6 +23,7 @@ from ..conversation import engine_history
 from ..engine.contract import Engine
 from ..engine.types import GenerationParams, LoadOptions, Message, ModelInfo, ReplyStats
 from ..errors import SessionBusyError
+from ..listeners import Listeners
 from ..presets import Preset
 from .answer import Answer, AnswerWriter
 from .answering import BUSY, Answering
@@ -42,7 +43,7 @@ class ChatSession(Answering, ModelControl):
         self.engine = engine
         self._preset_for = preset_for
         self._default_params = default_params
-        self._listeners: list[Callable[[SessionEvent], None]] = []
+        self._listeners: Listeners[Callable[[SessionEvent], None]] = Listeners("session")
         self._lock = threading.RLock()
         self._jobs = JobThread()
         self._writer = AnswerWriter(store, self._emit, save_interval_s=save_interval_s)
@@ -61,15 +62,10 @@ class ChatSession(Answering, ModelControl):
     # -- subscribers -----------------------------------------------------------------
     def subscribe(self, listener: Callable[[SessionEvent], None]) -> Callable[[], None]:
         """``listener(event)`` for every event from now on; returns the unsubscribe."""
-        self._listeners.append(listener)
-        return lambda: listener in self._listeners and self._listeners.remove(listener)
+        return self._listeners.add(listener)
 
     def _emit(self, event: SessionEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:  # noqa: BLE001 - one broken face must not break the chat
-                log.exception("a session listener failed on %s", type(event).__name__)
+        self._listeners.notify(event)
 
     def _set_state(self, state: SessionState, error: str | None = None) -> None:
         with self._lock:
