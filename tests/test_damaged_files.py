@@ -109,6 +109,7 @@ def test_every_setting_has_a_rule_and_every_rule_refuses_the_wrong_type():
     ("hub_token", "hf_abc", "hf abc"), ("last_preset", "code", "Code!"),
     ("window_geometry", "AdnQywADAAA=", "not base64 é"),
     ("recent_models", ["/m/a.gguf"] * 10, ["/m/a.gguf"] * 11), ("temperature", 1, math.inf),
+    ("embedding_model", "nomic-embed", "a\x00b"),
 ])
 def test_values_are_checked_against_their_range(scalpel_home, key, good, bad):
     path = settings_file(scalpel_home)
@@ -344,3 +345,44 @@ def test_a_folder_under_a_file_is_a_sentence(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SCALPEL_HOME", str(blocker / "home"))
     code, _, err = run_cli(capsys, "doctor")
     assert code == 1 and str(blocker) in err and len(err.strip().splitlines()) == 1
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def test_a_deep_or_odd_download_record_is_ignored_not_a_crash(services):
+    """Unfinished-download records (<data>/downloads/<sha>.json) are JSON Scalpel reads too."""
+    from desktop_app.core.downloads.hub import RemoteFile
+    from desktop_app.core.downloads.transfer import PartialFile
+
+    work = services.downloads_dir
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "deep.json").write_text(DEEP)
+    (work / "list.json").write_text("[1, 2]")
+    (work / "good.json").write_text(json.dumps(
+        {"remote": {"repo": "o/r", "filename": "m.gguf", "revision": "main"}}))
+    manager = services.new_download_manager()
+    try:
+        assert [r.filename for r in manager.pending()] == ["m.gguf"]
+    finally:
+        manager.shutdown()
+    remote = RemoteFile("o/r", "m.gguf", "main", None, "http://127.0.0.1:9/m", 10, "ab" * 32)
+    partial = PartialFile(work, remote, services.paths.models_dir / "m.gguf")
+    partial.record.write_text(DEEP)
+    partial.part.write_bytes(b"12345")
+    assert partial.open_for_resume() == 0  # not its record: start afresh, no RecursionError
+
+
+def test_a_deep_schema_typed_in_the_preset_editor_is_refused_with_a_sentence(qtbot, services):
+    from gui_helpers import set_field
+
+    from desktop_app.ui.preset_editor import PresetEditorDialog
+
+    editor = PresetEditorDialog(services.presets, services.catalog)
+    qtbot.addWidget(editor)
+    editor.new_preset()
+    set_field(editor, "json_schema", '{"a": ' + DEEP + "}")
+    assert editor.save() is None
+    assert "nested 100,001 levels deep" in editor.error_text()
+    set_field(editor, "json_schema", "")
+    assert editor.save() is not None

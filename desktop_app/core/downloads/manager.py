@@ -9,7 +9,6 @@ the next attempt at the same file, in this process or a later one.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import queue
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import DownloadCancelledError, DownloadError, ScalpelError
+from ..json_files import MAX_BYTES_RECORDS, JsonFileError, read_json_file
 from .fetch import download_file
 from .hub import HubClient
 from .installed import InstalledStore, destination_for
@@ -175,11 +175,11 @@ class DownloadManager:
         found = []
         for record in sorted(self.work_dir.glob("*.json")):
             try:
-                remote = json.loads(record.read_text())["remote"]
+                remote = read_json_file(record, max_bytes=MAX_BYTES_RECORDS)["remote"]
                 request = DownloadRequest(remote["repo"], remote["filename"],
                                           remote.get("revision"), remote.get("sha256"))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
+            except (JsonFileError, OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue  # not a record of ours: a later download of that file starts afresh
             entry = catalog.by_file(request.repo, request.filename) if catalog else None
             if entry is not None:
                 request = replace(request, catalog_id=entry.id,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import DiskFullError, DownloadCancelledError, format_size
+from ..json_files import MAX_BYTES_RECORDS, JsonFileError, read_json_file
 from .hub import RemoteFile
 
 CHUNK = 1 << 20
@@ -66,8 +67,9 @@ class PartialFile:
         self.part.parent.mkdir(parents=True, exist_ok=True)
         wanted = {"remote": self.remote.to_dict(), "dest": str(self.dest)}
         try:
-            same = json.loads(self.record.read_text())["remote"] == wanted["remote"]
-        except (OSError, ValueError, KeyError, TypeError):
+            record = read_json_file(self.record, max_bytes=MAX_BYTES_RECORDS)
+            same = record["remote"] == wanted["remote"]
+        except (JsonFileError, OSError, ValueError, KeyError, TypeError):
             same = False
         size = self.part.stat().st_size if self.part.exists() else 0
         if not same or size > self.remote.size:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.catalog import Catalog
+from ...core.json_files import MAX_DEPTH, nesting_depth
 from ...core.presets import ICONS, Preset, Sampling
 from .preferred_models import PreferredModelsEditor
 from ..preset_icons import preset_icon
@@ -318,6 +319,10 @@ class PresetForm(QWidget):
         text = self.json_schema.toPlainText().strip()
         if not text:
             return None
+        depth = nesting_depth(text)
+        if depth > MAX_DEPTH:
+            raise FormError(f"Output JSON schema is nested {depth:,} levels deep; Scalpel reads "
+                            f"JSON nested at most {MAX_DEPTH} levels.", "output.json_schema")
         try:
             schema = json.loads(text)
         except json.JSONDecodeError as exc:
