@@ -8,6 +8,8 @@ suite (test_engine_contract.py) holds it to the same rules as the real ones.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import threading
 from pathlib import Path
 
@@ -72,6 +74,21 @@ class FakeEngine:
                 yield ReplyFinished(reason=reason, text="".join(parts), stats=stats)
             finally:
                 self._active = None
+
+    def embed(self, texts, *, model=None) -> list[list[float]]:
+        """A hashed bag of words per text (64 dimensions, one always set), unit length."""
+        if model is None and self.model_info is None:
+            raise NoModelLoadedError("no model is loaded; choose one first")
+        vectors = []
+        for text in texts:
+            vector = [0.0] * 64
+            vector[0] = 1.0
+            for word in text.lower().split():
+                digest = hashlib.sha256(word.encode("utf-8")).digest()
+                vector[1 + digest[0] % 63] += 1.0 if digest[1] % 2 else -1.0
+            norm = math.sqrt(sum(x * x for x in vector))
+            vectors.append([x / norm for x in vector])
+        return vectors
 
     def cancel(self) -> None:
         if self._active is not None:

@@ -201,6 +201,44 @@ def test_closing_the_stream_cancels_the_generation_and_frees_the_engine(client, 
     assert freed_after < 5, freed_after
 
 
+@pytest.mark.model
+def test_embeddings_need_a_model_and_then_come_as_unit_vectors(client, api):
+    """With nothing set, a 404 in OpenAI's shape says how to set one; with SmolLM2 set as
+    ``embedding_model`` (no embedding model, but mean pooling works on it), the openai
+    client gets one unit vector per text, the same for the same text."""
+    import math
+
+    import openai
+
+    services, ref = api[0].host.services, api[2]
+    assert services.settings.embedding_model is None
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.embeddings.create(model=ref.id, input=["hello"])
+    assert caught.value.body["code"] == "no_embedding_model"
+    assert "embedding_model" in caught.value.body["message"]
+    services.update_settings(embedding_model=ref.id)
+    try:
+        assert any(m.id == ref.id for m in client.models.list().data)
+        texts = ["The cat sat on the mat.", "Quarterly revenue rose.", "The cat sat on the mat."]
+        answer = client.embeddings.create(model=ref.id, input=texts)
+        vectors = [item.embedding for item in sorted(answer.data, key=lambda d: d.index)]
+        assert len(vectors) == 3 and len({len(v) for v in vectors}) == 1 and len(vectors[0]) > 8
+        for vector in vectors:
+            assert abs(math.sqrt(sum(x * x for x in vector)) - 1.0) < 1e-3
+        assert max(abs(a - b) for a, b in zip(vectors[0], vectors[2])) < 1e-5
+        assert max(abs(a - b) for a, b in zip(vectors[0], vectors[1])) > 1e-3
+        floats = client.embeddings.create(model=ref.id, input="The cat sat on the mat.",
+                                          encoding_format="float")
+        assert max(abs(a - b) for a, b in zip(floats.data[0].embedding, vectors[0])) < 1e-5
+        with pytest.raises(openai.NotFoundError):
+            client.embeddings.create(model="text-embedding-3-small", input=["hi"])
+        with pytest.raises(openai.BadRequestError):
+            client.embeddings.create(model=ref.id, input=[[1, 2, 3]])
+        assert ask(client, "Say yes.", temperature=0, max_tokens=3).choices[0].message.content
+    finally:
+        services.update_settings(embedding_model=None)
+
+
 # -- the window's switch ---------------------------------------------------------------------
 
 @pytest.mark.model

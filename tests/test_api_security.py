@@ -337,3 +337,22 @@ def test_the_window_switch_is_off_and_disabled_when_the_policy_turns_the_api_off
     assert not window.api_panel.switch.isEnabled()
     assert "organization" in window.api_panel.switch.toolTip()
     window.close()
+
+
+def test_a_deeply_nested_body_is_a_400_not_a_crash(serve):
+    server, token = serve()
+    deep = b'{"model": "x", "messages": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    status, _, body = call(server, "POST", "/v1/chat/completions", token=token.value, body=deep)
+    assert status == 400 and "nested 50,001 levels deep" in json.loads(body)["error"]["message"]
+    status, _, _ = call(server, "GET", "/v1/models", token=token.value)
+    assert status == 200  # and the server goes on
+
+
+def test_a_remote_server_cannot_make_the_engine_recurse():
+    from desktop_app.core.engine.chat_completions import MalformedChunk, read_chunk
+    from desktop_app.core.engine.remote_stream import error_detail
+
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(MalformedChunk):
+        read_chunk(deep)
+    assert error_detail(deep) == deep[:160]

@@ -2,11 +2,13 @@
 RemoteEngine (against a real llama_cpp.server serving SmolLM2, conftest's llama_server).
 
 Every engine the session or the window can be given passes the same suite, so a
-face written against one works with all. None of the tests is skipped for any kind.
+face written against one works with all. None of the tests is skipped for any kind,
+but embeddings on the remote server (conftest starts it without them).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -99,6 +101,26 @@ def test_no_model_no_answer(kind):
     engine = make_engine(kind)
     with pytest.raises(NoModelLoadedError):
         engine.generate(HELLO, GREEDY)
+    with pytest.raises(NoModelLoadedError):
+        engine.embed(["hello"])
+
+
+def test_embeddings_are_unit_vectors_one_per_text(loaded, kind, model_path):
+    if kind == "remote":
+        pytest.skip("conftest's llama_cpp.server runs without --embedding, so it makes no "
+                    "embeddings (llama-cpp-python needs a model opened with embedding=True)")
+    texts = ["The cat sat on the mat.", "Quarterly revenue rose by four percent.",
+             "The cat sat on the mat."]
+    vectors = loaded.embed(texts, model=str(model_path))
+    assert len(vectors) == 3 and len({len(v) for v in vectors}) == 1 and len(vectors[0]) > 8
+    for vector in vectors:
+        assert abs(math.sqrt(sum(x * x for x in vector)) - 1.0) < 1e-4
+    assert max(abs(a - b) for a, b in zip(vectors[0], vectors[2])) < 1e-5
+    assert max(abs(a - b) for a, b in zip(vectors[0], vectors[1])) > 1e-3
+    again = loaded.embed(["The cat sat on the mat."])
+    assert len(again) == 1 and max(abs(a - b) for a, b in zip(again[0], vectors[0])) < 1e-5
+    assert loaded.embed([]) == []
+    assert read(loaded.generate(HELLO, GREEDY))[0].strip()  # chat still answers
 
 
 def test_a_handle_cancelled_before_it_is_read_never_starts(loaded):
@@ -170,3 +192,15 @@ def test_unload_then_generate_says_no_model(loaded):
     assert loaded.model_info is None
     with pytest.raises(ScalpelError):
         read(loaded.generate(HELLO, GREEDY))
+
+
+@pytest.mark.model
+def test_the_allow_list_applies_to_the_embedding_model(tmp_path, smollm2_path):
+    """An embedding model goes through the organization's gate like any load."""
+    from desktop_app.core.engine import LlamaEngine
+    from desktop_app.core.errors import ModelNotAllowedError
+    from desktop_app.core.policy import ModelGate, Policy
+
+    gate = ModelGate(Policy(allowed_models=("sha256:" + "0" * 64,), file=tmp_path / "p.json"))
+    with pytest.raises(ModelNotAllowedError, match="ask your IT department"):
+        LlamaEngine(gate=gate).embed(["hello"], model=str(smollm2_path))

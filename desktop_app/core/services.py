@@ -19,7 +19,8 @@ from .chats.opening import StoreOpening, open_chat_store
 from .downloads.hub import HubClient
 from .downloads.library import ModelLibrary
 from .downloads.manager import DownloadManager, DownloadStatus
-from .errors import DownloadsDisabledError
+from .errors import DownloadsDisabledError, ModelNotFoundError
+from .gguf_inspect import inspect_gguf
 from .engine import GenerationParams, LoadOptions
 from .engine.process import EngineProcess
 from .model_listing import ModelListing
@@ -194,6 +195,18 @@ class Services:
                 return ref
         return models[0] if models else None
 
+    def embedding_model(self) -> ModelRef | None:
+        """The model ``/v1/embeddings`` uses: the ``embedding_model`` setting (an id or a
+        path; None if it names nothing), else the first usable model whose GGUF says it
+        is an embedding model (``is_embedding_gguf``)."""
+        wanted = self.settings.embedding_model
+        if wanted:
+            try:
+                return self.models.resolve(wanted)
+            except ModelNotFoundError:
+                return None
+        return next((ref for ref in self.usable_models() if is_embedding_gguf(ref.path)), None)
+
     def no_model_reason(self) -> str:
         """Why ``default_model()`` found nothing, and what to do about it."""
         if self.models.models():
@@ -216,6 +229,21 @@ class Services:
         finally:
             added = ref.source == "opened" and self.models.include(ref)
         return added
+
+
+EMBEDDING_ARCHITECTURES = frozenset({"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2",
+                                     "jina-bert-v3", "modern-bert", "t5encoder"})
+
+
+def is_embedding_gguf(path: Path) -> bool:
+    """Does the GGUF's metadata say it is an embedding model (an encoder architecture, or
+    a ``<arch>.pooling_type`` key)? False for a file that cannot be read."""
+    try:
+        info = inspect_gguf(path, check_size=False)
+    except Exception:  # noqa: BLE001 - an unreadable file is simply not one
+        return False
+    arch = info.architecture or ""
+    return arch in EMBEDDING_ARCHITECTURES or f"{arch}.pooling_type" in info.metadata
 
 
 def check_download_allowed(policy: Policy, gate: ModelGate, catalog_id: str | None,

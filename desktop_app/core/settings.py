@@ -47,6 +47,7 @@ class Settings:
     hub_endpoint: str | None = None     # an internal mirror; default: HF_ENDPOINT or the Hub
     hub_token: str | None = None        # for gated repos; default: HF_TOKEN / `hf auth login`
     recent_models: list[str] = field(default_factory=list)
+    embedding_model: str | None = None  # model id or path for /v1/embeddings; None: detected
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def remember_model(self, path: str) -> None:
@@ -130,6 +131,8 @@ RULES: dict[str, Rule] = {
     "recent_models": Rule(list, item=Rule(str, pattern=_PATH_TEXT),
                           max_items=MAX_RECENT_MODELS,
                           meaning=f"a list of up to {MAX_RECENT_MODELS} model file paths"),
+    "embedding_model": Rule(str, optional=True, pattern=_PATH_TEXT,
+                            meaning="an embedding model's id or file path"),
 }
 
 

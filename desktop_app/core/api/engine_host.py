@@ -54,12 +54,17 @@ class EngineHost:
 
     def list_models(self) -> list[dict[str, Any]]:
         loaded = self.engine.model_info
+        embedding = self.services.embedding_model()
+        refs = self.services.usable_models()
+        if embedding is not None and embedding not in refs:
+            refs = [*refs, embedding]  # set by path in the settings, listed nowhere else
         data = []
-        for ref in self.services.usable_models():
+        for ref in refs:
             data.append({"id": ref.id, "object": "model", "created": _created(ref.path),
                          "owned_by": "scalpel",
                          "scalpel": {"kind": "model", "name": ref.name, "source": ref.source,
-                                     "loaded": bool(loaded and loaded.path == str(ref.path))}})
+                                     "loaded": bool(loaded and loaded.path == str(ref.path)),
+                                     "embeddings": ref == embedding}})
         for preset in self.services.presets.list():
             data.append({"id": preset.id, "object": "model", "created": 0,
                          "owned_by": "scalpel-preset",

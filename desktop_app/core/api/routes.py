@@ -21,22 +21,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..json_files import MAX_DEPTH, nesting_depth
 from ..engine.types import ReplyFinished, TextDelta
-from ..gguf_inspect import inspect_gguf
+from ..errors import ScalpelError
 from .chat_request import ChatRequest, parse_chat_request
 from .chat_response import Completion, StopScanner, finish_reason, sse
 from .config import ApiOptions
+from .embeddings import embedding_response, parse_embedding_request
 from .engine_host import EngineHost
-from .errors import ApiError
+from .errors import ApiError, from_scalpel_error
 from .generation_run import GenerationRun
 from .limits import Admission
 from .security import too_large
 
 log = logging.getLogger(__name__)
-
-EMBEDDING_ARCHITECTURES = frozenset({"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2",
-                                     "jina-bert-v3", "modern-bert", "t5encoder"})
-
 
 class ClientGone(Exception):
     """The client closed the connection before its answer was ready."""
@@ -55,7 +53,12 @@ async def read_json(request: Request, limit: int) -> Any:
             raise too_large(limit)
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks) or b"null")
+        text = b"".join(chunks).decode("utf-8") or "null"
+        depth = nesting_depth(text)  # before json.loads: deep nesting would recurse
+        if depth > MAX_DEPTH:
+            raise ApiError(400, f"The request body is nested {depth:,} levels deep; at most "
+                                f"{MAX_DEPTH} are accepted.", None, "invalid_json")
+        return json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, f"The request body is not valid JSON ({exc}).", None,
                        "invalid_json") from exc
@@ -104,27 +107,36 @@ class Api:
                        "model_not_found")
 
     async def embeddings(self, request: Request) -> Response:
-        await read_json(request, self.options.max_body_bytes)
-        found = await run_in_threadpool(self._embedding_models)
-        if not found:
-            raise ApiError(404, "No embedding model is installed, so this server cannot "
-                           "make embeddings; the installed models are chat models.",
-                           "model", "no_embedding_model")
-        raise ApiError(501, f"Embedding models are installed ({', '.join(found)}), but "
-                       "Scalpel's engine does not compute embeddings yet.", "model",
-                       "embeddings_not_supported")
+        body = parse_embedding_request(await read_json(request, self.options.max_body_bytes))
+        request.state.model = body.model
+        ticket = self.admission.enter()
+        try:
+            model_id, vectors = await run_in_threadpool(self._embed, body.model,
+                                                        list(body.texts))
+        finally:
+            ticket.release()
+        return JSONResponse(embedding_response(body, model_id, vectors))
 
-    def _embedding_models(self) -> list[str]:
-        found = []
-        for ref in self.host.services.usable_models():
-            try:
-                info = inspect_gguf(ref.path, check_size=False)
-            except Exception:  # noqa: BLE001 - an unreadable file is simply not one
-                continue
-            arch = info.architecture or ""
-            if arch in EMBEDDING_ARCHITECTURES or f"{arch}.pooling_type" in info.metadata:
-                found.append(ref.id)
-        return found
+    def _embed(self, wanted: str, texts: list[str]) -> tuple[str, list[list[float]]]:
+        """On a worker thread, after the requests before it (the host's lock)."""
+        services = self.host.services
+        ref = services.embedding_model()
+        if ref is None:
+            configured = services.settings.embedding_model
+            problem = (f"the embedding model set in settings ({configured!r}) is not installed"
+                       if configured else "no embedding model is installed or set")
+            raise ApiError(404, f"This server cannot make embeddings: {problem}. Install an "
+                           "embedding model (a GGUF such as nomic-embed-text), or set "
+                           "\"embedding_model\" in Scalpel's settings.json to a model id or "
+                           "file path.", "model", "no_embedding_model")
+        if wanted and wanted not in (ref.id, str(ref.path)):
+            raise ApiError(404, f"There is no embedding model called {wanted!r} here; this "
+                           f"server embeds with {ref.id!r}.", "model", "model_not_found")
+        try:
+            with self.host.lock:
+                return ref.id, self.host.engine.embed(texts, model=str(ref.path))
+        except ScalpelError as exc:
+            raise from_scalpel_error(exc) from exc
 
     async def chat(self, request: Request) -> Response:
         body = await read_json(request, self.options.max_body_bytes)

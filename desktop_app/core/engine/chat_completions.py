@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ..json_files import MAX_DEPTH, nesting_depth
 from .types import GenerationParams, Message
 
 DONE = "[DONE]"
@@ -88,6 +89,8 @@ class MalformedChunk(ValueError):
 
 def read_chunk(data: str) -> Chunk:
     """One SSE ``data:`` payload (not ``[DONE]``) -> its text, end and usage."""
+    if nesting_depth(data) > MAX_DEPTH:  # a server's text is untrusted: no deep recursion
+        raise MalformedChunk(f"nested too deeply: {data[:60]!r}")
     try:
         payload = json.loads(data)
     except ValueError as exc:

@@ -130,6 +130,9 @@ class EngineServer:
     def _op_stats(self) -> dict:
         return self._engine.stats()
 
+    def _op_embed(self, *, texts: list, model: str | None = None) -> list[list[float]]:
+        return self._engine.embed(texts, model=model)
+
     def _stream(self, request_id, handle: "Generation | Exception") -> None:
         """Stream one answer. Text is coalesced here, and only here, into one line per
         ``STREAM_FLUSH_S`` (the first piece at once); the final event carries no text,

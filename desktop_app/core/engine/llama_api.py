@@ -66,6 +66,26 @@ def open_llama(path: str, *, n_ctx: int, n_threads: int, n_batch: int, n_ubatch:
     return llama
 
 
+def open_embedding_llama(path: str, *, n_ctx: int, n_threads: int,
+                         n_gpu_layers: int) -> "llama_cpp.Llama":
+    """A ``llama_cpp.Llama`` on ``path`` for embeddings only: ``embedding=True`` and mean
+    pooling (which also works over a causal model), one text per compute step of up to
+    ``n_ctx`` tokens. Raises ValueError, RuntimeError or OSError, like ``open_llama``."""
+    llama = llama_cpp.Llama(
+        model_path=path, embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+        n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, n_threads=n_threads,
+        n_threads_batch=n_threads, n_gpu_layers=n_gpu_layers, verbose=True)
+    llama.verbose = False
+    return llama
+
+
+def embed_texts(llama, texts: list[str]) -> list[list[float]]:
+    """One L2-normalized vector per text (a text longer than the context is cut to it).
+    Raises ValueError or RuntimeError when llama.cpp refuses."""
+    vectors = llama.embed(texts, normalize=True, truncate=True)
+    return [[float(x) for x in vector] for vector in vectors]
+
+
 def model_vocab(llama):
     """The model's ``llama_vocab`` pointer."""
     return llama_cpp.llama_model_get_vocab(llama.model)

@@ -30,6 +30,7 @@ from .. import hardware
 from ..errors import EngineError, ModelFileError, NoModelLoadedError
 from ..gguf_inspect import GGUFInfo, inspect_gguf
 from .decode import Sampler
+from .embedder import Embedder
 from .llama_log import install_log_bridge
 from .history_fit import HistoryFitter
 from .loaded_model import LoadedModel, ModelPool, file_identity
@@ -79,6 +80,8 @@ class LlamaEngine:
         self._last_stats: ReplyStats | None = None
         self._abort_cb = None
         self.on_restart = None  # the contract's; an engine in this process never restarts
+        self._embedder = Embedder(cpu=self._cpu, gate=gate, open_file=_open_file,
+                                  unchangeable=_unchangeable)
 
     # -- loading -----------------------------------------------------------
     @property
@@ -230,6 +233,20 @@ class LlamaEngine:
         with self._busy:
             self._model = None
             self._pool.close_all()
+            self._embedder.close()
+
+    # -- embeddings ----------------------------------------------------------
+    def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
+        """One unit vector per text, from the GGUF at ``model`` (default: the active
+        model's file) in an embedding context of its own (embedder.py), opened on first
+        use and kept open until another file is asked for or ``unload``."""
+        with self._busy:
+            if model is None:
+                path = self._require_model().info.path
+                layers = self._require_model().info.n_gpu_layers
+            else:
+                path, layers = model, 0
+            return self._embedder.embed(path, texts, n_gpu_layers=layers)
 
     # -- generating --------------------------------------------------------
     def cancel(self) -> None:

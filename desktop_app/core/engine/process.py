@@ -307,6 +307,16 @@ class EngineProcess:
                     "loaded_models": [i.name for i in self._loaded], "last_reply": None}
         return self._request("stats")
 
+    def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
+        """Like ``LlamaEngine.embed``, in the engine process (one request, in turn with the
+        others); ``model`` None embeds with the active model."""
+        if model is None:
+            self._require_model()
+        elif self._gate and self._gate.verdict_without_reading(Path(model)) is False:
+            raise ModelNotAllowedError(self._gate.refusal(Path(model).name), path=str(model))
+        return self._request("embed", texts=texts if isinstance(texts, str) else list(texts),
+                             model=None if model is None else str(model))
+
     def generate(self, messages: list[Message],
                  params: GenerationParams = GenerationParams()) -> Generation:
         """Like ``LlamaEngine.generate``: the request goes to the engine process when the
@@ -360,4 +370,5 @@ class EngineProcess:
 
 _DOING = {"load": "loading the model", "generate": "answering",
           "set_keep_loaded": "closing models", "render_prompt": "preparing the prompt",
-          "count_prompt_tokens": "counting tokens", "stats": "reporting"}
+          "count_prompt_tokens": "counting tokens", "stats": "reporting",
+          "embed": "computing embeddings"}

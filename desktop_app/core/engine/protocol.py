@@ -26,7 +26,7 @@ from typing import Any
 from .. import errors
 
 OPS = ("load", "generate", "unload", "set_keep_loaded", "render_prompt",
-       "count_prompt_tokens", "stats")
+       "count_prompt_tokens", "stats", "embed")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

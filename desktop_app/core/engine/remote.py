@@ -122,6 +122,35 @@ class RemoteEngine:
         return Generation(lambda handle: self._answer(handle, list(messages), params, info,
                                                       model))
 
+    def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
+        """``POST /embeddings``: one unit vector per text, in order (``model`` None: the
+        loaded model). A server that makes no embeddings answers with its HTTP error."""
+        from .embedder import check_texts, normalized
+
+        if model is None and self._info is None:
+            raise NoModelLoadedError("no model is loaded; choose one first")
+        texts = check_texts(texts)
+        if not texts:
+            return []
+        name = str(model) if model is not None else self.model
+        with self._lock:
+            self._requests += 1
+        response = self._request("POST", "/embeddings", model=name,
+                                 json={"model": name, "input": texts})
+        try:
+            rows = sorted(response.json()["data"], key=lambda row: row["index"])
+            vectors = [normalized([float(x) for x in row["embedding"]]) for row in rows]
+        except (ValueError, KeyError, TypeError) as exc:
+            vectors, problem = [], f"no usable data: {exc}"
+        else:
+            problem = f"{len(vectors)} vectors for {len(texts)} texts"
+        if len(vectors) != len(texts) or not vectors:
+            raise RemoteEngineError(
+                f"The organization's model at {self.host} sent embeddings Scalpel cannot "
+                f"read ({problem}): check that the endpoint in {faults.SETTINGS} is an "
+                "OpenAI-compatible API.", kind="malformed", host=self.host)
+        return vectors
+
     def cancel(self) -> None:
         with self._lock:
             active = list(self._active)
@@ -251,12 +280,12 @@ class RemoteEngine:
             raise faults.bad_ca_bundle(self.ca_bundle, exc, host=self.host) from exc
         return context
 
-    def _request(self, method: str, path: str, *, model: str):
+    def _request(self, method: str, path: str, *, model: str, json: dict | None = None):
         import httpx2
 
         try:
             response = self._http().request(method, f"{self.base}{path}",
-                                            headers=self._headers)
+                                            headers=self._headers, json=json)
         except httpx2.HTTPError as exc:
             raise faults.transport_failure(exc, host=self.host, first_byte_s=self.read_timeout_s,
                                            proxy=self.proxy) from exc

@@ -19,6 +19,8 @@ import socket
 import threading
 from typing import Iterator
 
+from ..json_files import MAX_DEPTH, nesting_depth
+
 _ABORT = ("abort", None)
 _END = ("end", None)
 _ERROR_BODY_LIMIT = 16_384
@@ -109,6 +111,8 @@ def error_detail(text: str) -> str:
     """The server's own message in an error answer's body (OpenAI's ``error.message``,
     FastAPI's ``detail``), or the start of a plain-text body; "" for an HTML page."""
     try:
+        if nesting_depth(text) > MAX_DEPTH:  # a server's text is untrusted
+            raise ValueError("nested too deeply")
         payload = json.loads(text)
     except ValueError:
         text = " ".join(text.split())

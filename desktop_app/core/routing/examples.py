@@ -2,8 +2,9 @@
 
 The step compares a message with every candidate's examples through an ``Embedder``
 (texts -> vectors) and scores a preset by its closest examples. An embedding model
-(llama.cpp embeddings in the engine process) is the intended embedder; the engine does
-not offer embeddings yet, so ``LexicalEmbedder`` is the one implemented today: TF-IDF
+(``Engine.embed`` in the engine process, with the ``embedding_model`` setting) is the
+intended embedder; wiring it in belongs to the Auto task's integration, so
+``LexicalEmbedder`` is the one used today: TF-IDF
 over words and word beginnings, fitted on the examples, in pure Python. It is a lexical
 fallback, not an embedding model: it matches shared words, not meaning.
 """

@@ -2,7 +2,7 @@
 
 1. ``signals`` (signals.py): structure and the presets' hints; regular expressions.
 2. ``examples`` (examples.py): similarity to the presets' example requests, through an
-   ``Embedder`` (a lexical TF-IDF fallback until the engine offers embeddings).
+   ``Embedder`` (a lexical TF-IDF fallback until Engine.embed is wired in).
 3. ``model`` (model_choice.py): the loaded chat model picks a label under a grammar;
    only when an engine is given.
 4. ``default``: the default preset ("general"), when no step found anything.
