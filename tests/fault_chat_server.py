@@ -55,7 +55,8 @@ class FaultServer:
         return f"{self.scheme}://127.0.0.1:{self._server.server_address[1]}/v1"
 
     def start(self) -> "FaultServer":
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                         daemon=True).start()
         return self
 
     def stop(self) -> None:

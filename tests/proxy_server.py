@@ -33,7 +33,8 @@ class ForwardingProxy:
         return f"http://{host}:{port}"
 
     def start(self) -> "ForwardingProxy":
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                         daemon=True).start()
         return self
 
     def stop(self) -> None:

@@ -67,7 +67,7 @@ def disk_window(qtbot, small_disk):
     from desktop_app.core.services import build_services
 
     services = build_services(Paths.under(small_disk.folder.parent))
-    engine = FakeEngine(words=40, delay=0.01)
+    engine = FakeEngine(words=40, delay=0.004)  # ~1 s an answer: time to fill the disk in it
     window = create_window(services, engine=engine)
     qtbot.addWidget(window)
     window.show()
