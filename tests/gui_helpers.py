@@ -46,3 +46,14 @@ def set_field(editor, name, value):
         widget.setCurrentIndex(widget.findData(value))
     elif isinstance(widget, QAbstractSpinBox):
         widget.setValue(value)
+
+
+def write_user_preset(services, preset_id, **fields):
+    """A preset file in the person's presets folder, as they would save one; reloaded."""
+    import json
+
+    directory = services.paths.config_dir / "presets"
+    directory.mkdir(parents=True, exist_ok=True)
+    data = {"id": preset_id, "name": fields.pop("name", preset_id.title()), **fields}
+    (directory / f"{preset_id}.json").write_text(json.dumps(data), encoding="utf-8")
+    services.presets.reload()

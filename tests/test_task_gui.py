@@ -12,16 +12,9 @@ from PySide6.QtCore import Qt
 from desktop_app.core.catalog import Catalog, CatalogEntry
 from desktop_app.core.models import STARTER_ID
 from desktop_app.ui.task_switcher import DOWNLOAD, KEEP
-from gui_helpers import DOWNLOAD_TIMEOUT_MS, LOAD_TIMEOUT_MS, REPLY_TIMEOUT_MS, send, started, set_field
+from gui_helpers import (DOWNLOAD_TIMEOUT_MS, LOAD_TIMEOUT_MS, REPLY_TIMEOUT_MS, send, set_field,
+                         started, write_user_preset)
 from hub_server import FakeHub
-
-
-def write_user_preset(services, preset_id, **fields):
-    directory = services.paths.config_dir / "presets"
-    directory.mkdir(parents=True, exist_ok=True)
-    data = {"id": preset_id, "name": fields.pop("name", preset_id.title()), **fields}
-    (directory / f"{preset_id}.json").write_text(json.dumps(data), encoding="utf-8")
-    services.presets.reload()
 
 
 def record_requests(window):

@@ -4,21 +4,13 @@ state was spread over five objects, each now impossible. The engine is the contr
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from fake_engine import FakeEngine
-
-
-def write_user_preset(services, preset_id, **fields):
-    directory = services.paths.config_dir / "presets"
-    directory.mkdir(parents=True, exist_ok=True)
-    data = {"id": preset_id, "name": fields.pop("name", preset_id.title()), **fields}
-    (directory / f"{preset_id}.json").write_text(json.dumps(data), encoding="utf-8")
-    services.presets.reload()
+from gui_helpers import write_user_preset
 
 
 @pytest.fixture
