@@ -13,7 +13,8 @@ Sections, in order (the in-process engine is unloaded before the others run):
      llama-cpp-python loop and llama-bench tg128 with the same settings; time
      to first token on a 256-token prompt vs llama-bench's pp256 time
      (``bench_reference``, ``llama_bench``);
-3.   TTFT at turn 10 vs turn 1 (``bench_chat_turns``);
+3.   TTFT at turn 10 vs turn 1 (``bench_chat_turns``); decode with the answer's
+     confidence signals vs without (``bench_confidence``);
 3b.  the engine process: decode vs in-process, cancel latency during prompt
      evaluation, first text after a kill (``bench_engine_process``);
 4.   longest GUI stall while streaming (``bench_gui_stream``, own process);
@@ -37,7 +38,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import (bench_api, bench_api_gui, bench_chat_turns,  # noqa: E402
-                        bench_cold_start, bench_engine_process, bench_footprint,
+                        bench_cold_start, bench_confidence, bench_engine_process, bench_footprint,
                         bench_gui_stream, bench_reference, llama_bench, report)
 from benchmarks.bench_decode import (DEFAULT_THREADS, open_bare, open_engine,  # noqa: E402
                                      starter_model_path)
@@ -123,6 +124,9 @@ def engine_sections(results: report.Results, args, model: str, binary: Path | No
                     lambda: reference_section(results, args, engine, model, binary))
         run_section(results, [("TTFT at turn 10 vs turn 1", "≤ 1.3")],
                     lambda: turns_section(results, engine))
+        run_section(results, [("Decode tok/s with confidence signals (vs without)", "≥ 0.97")],
+                    lambda: results.add(*bench_confidence.rows(
+                        bench_confidence.measure(engine, rounds=args.rounds))))
     finally:
         engine.unload()
         gc.collect()

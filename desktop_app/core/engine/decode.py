@@ -26,6 +26,7 @@ import threading
 from typing import Iterator
 
 from ..errors import EngineError
+from .confidence import TokenConfidence, observing
 from .context_cells import cells_for, grow_context
 from .types import GenerationParams
 
@@ -112,6 +113,10 @@ class Decoder:
         llama.cpp keeps the logits buffer between decodes, so its numpy view is
         rebuilt only if the address moves.
         """
+        return int(self.logits().argmax())
+
+    def logits(self):
+        """A numpy view of the last decoded token's logits (no copy)."""
         address = self._logits_at(self.ctx, -1)
         if address != self._logits_address:
             if not address:
@@ -121,7 +126,7 @@ class Decoder:
             row = (ctypes.c_float * self.n_vocab).from_address(address)
             self._logits = numpy.frombuffer(row, dtype=numpy.float32)
             self._logits_address = address
-        return int(self._logits.argmax())
+        return self._logits
 
     def stream(self, new_tokens: list[int], sampler: "Sampler",
                cancel: threading.Event) -> Iterator[int]:
@@ -167,8 +172,9 @@ class Sampler:
         from .llama_api import SamplerChain
 
         self.chain: SamplerChain | None = None
+        self.confidence = TokenConfidence(decoder.logits) if params.token_confidence else None
         if _plain_greedy(params):
-            self.sample = decoder.argmax
+            self.sample = self._observed(decoder.argmax)
             return
         self.chain = SamplerChain()
         try:
@@ -178,7 +184,10 @@ class Sampler:
             raise
         chain, sample = self.chain.pointer, self.chain.sample_function()
         # decoder.ctx looked up per token: the context may be replaced by a bigger one
-        self.sample = lambda: sample(chain, decoder.ctx, -1)
+        self.sample = self._observed(lambda: sample(chain, decoder.ctx, -1))
+
+    def _observed(self, sample):
+        return observing(sample, self.confidence) if self.confidence is not None else sample
 
     def close(self) -> None:
         if self.chain is not None:

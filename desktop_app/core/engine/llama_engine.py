@@ -314,6 +314,7 @@ class LlamaEngine:
         n_out, first_at, reason = 0, None, "stop"
         self._set_abort(llama, cancel)
         with Sampler(decoder, params) as sampler:
+            confidence = sampler.confidence
             stream = decoder.stream(tokens[cached:], sampler, cancel)
             try:
                 for token in stream:
@@ -359,7 +360,8 @@ class LlamaEngine:
             time_to_first_token_s=round((first_at or finished) - started, 4),
             decode_tokens_per_s=_rate(n_out, first_at, finished),
             total_s=round(finished - started, 4),
-            context_used=len(tokens) + n_out, context_size=n_ctx, dropped_messages=fitted.dropped)
+            context_used=len(tokens) + n_out, context_size=n_ctx, dropped_messages=fitted.dropped,
+            **(confidence.fields() if confidence is not None else {}))
         self._last_stats = stats
         yield ReplyFinished(reason=reason, text="".join(parts), stats=stats)
 

@@ -54,6 +54,9 @@ class GenerationParams(_PlainData):
     # A JSON schema (as JSON text) the answer must match; the engine turns it into a
     # grammar beside llama.cpp (engine/grammar.py), so the window never loads llama.cpp.
     json_schema: str | None = None
+    # Collect the answer's token log-probabilities (ReplyStats.logprob_*), the local
+    # model's own signal of a weak answer (core/escalation); off only to measure its cost.
+    token_confidence: bool = True
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,17 @@ class ReplyStats(_PlainData):
     context_used: int = 0
     context_size: int = 0
     dropped_messages: int = 0       # oldest messages left out to fit the context (not system)
+    # The answer's own confidence (None: not measured, e.g. a remote engine): quantiles of
+    # the natural-log probability of each token it chose (length does not bias them, unlike
+    # the sequence's product), and the first token's margin over the runner-up.
+    scored_tokens: int = 0
+    logprob_min: float | None = None
+    logprob_p05: float | None = None
+    logprob_p10: float | None = None
+    logprob_p25: float | None = None
+    logprob_p50: float | None = None
+    logprob_mean: float | None = None
+    first_token_margin: float | None = None
 
 
 @dataclass(frozen=True)
