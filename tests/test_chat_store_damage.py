@@ -27,6 +27,7 @@ import pytest
 import damaged_stores as damage
 from desktop_app.core.chats import ChatStore
 from desktop_app.core.chats.opening import StoreOpening, open_chat_store
+from desktop_app.core.chats.salvage import salvage
 
 
 @pytest.fixture
@@ -448,3 +449,24 @@ def test_whatever_goes_wrong_the_store_opens_in_memory_with_a_sentence(db, monke
     assert not opening.saving and "could not be opened (RuntimeError" in opening.problem
     assert store.create_chat(title="in memory").title == "in memory"
     assert StoreOpening.from_dict(opening.to_dict()) == opening
+
+
+@pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut-to-half"])
+def test_a_chat_kept_on_this_computer_stays_kept_after_a_salvage(db, cut):
+    """Keep-local is a privacy promise: a repaired file must not drop it (the page scan
+    reads rows with and without the column a migration added)."""
+    store = ChatStore(db)
+    damage.fill(store, 40, "old")
+    kept = [chat.id for chat in store.list_chats()[::3]]
+    for chat_id in kept:
+        store.set_keep_local(chat_id, True)
+    store.close()
+    if cut:
+        os.truncate(db, db.stat().st_size // 2)
+    target = ChatStore(Path(":memory:"))
+    salvage(db, target, with_journal=False)
+    survived = [chat.id for chat in target.list_chats()]
+    assert survived
+    for chat_id in survived:
+        assert target.keep_local(chat_id) == (chat_id in kept), chat_id
+    target.close()

@@ -29,7 +29,7 @@ def add(store, chat, parent, role, text, **kw):
 
 
 def test_a_new_database_gets_every_migration_and_wal(store):
-    assert store.schema_version == LATEST_VERSION == 2
+    assert store.schema_version == LATEST_VERSION == 3
     with sqlite3.connect(store.file) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -45,7 +45,7 @@ def test_a_version_1_database_is_upgraded_and_its_messages_become_searchable(tmp
     raw.commit()
     raw.close()
     store = ChatStore(path)
-    assert store.schema_version == 2
+    assert store.schema_version == LATEST_VERSION
     assert [m.content for m in store.path(1)] == ["the ancient lighthouse"]
     assert [hit.chat_id for hit in store.search("lighthouse")] == [1]
 

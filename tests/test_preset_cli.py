@@ -12,7 +12,8 @@ def test_presets_list_shows_every_builtin(scalpel):
     out, err = text(result)
     assert result.returncode == 0, err
     ids = [line.split()[0] for line in out.splitlines()]
-    assert ids == ["general", "code", "summarize", "translate", "email", "json", "brainstorm"]
+    assert ids == ["auto", "general", "code", "summarize", "translate", "email", "json",
+                   "brainstorm"]
     assert "Extract to JSON" in out and "[smollm2-135m-instruct]" in out
     rows = json.loads(scalpel("presets", "list", "--json").stdout)
     assert {row["id"]: row["json_output"] for row in rows}["json"] is True

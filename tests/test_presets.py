@@ -204,7 +204,7 @@ def test_it_shipped_directory_is_read_only_and_overrides_by_id(tmp_path):
 def test_find_by_id_or_name(store):
     assert store.find("JSON").id == "json"
     assert store.find("extract to json").id == "json"
-    with pytest.raises(PresetError, match="known presets: general, code"):
+    with pytest.raises(PresetError, match="known presets: auto, general, code"):
         store.find("poetry")
 
 

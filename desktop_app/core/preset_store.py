@@ -25,7 +25,7 @@ from .presets import Preset, preset_from_dict
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PRESET_ID = "general"
+DEFAULT_PRESET_ID = "auto"   # Auto chooses the task per message (core/session/auto.py)
 
 
 @dataclass(frozen=True)
@@ -145,4 +145,4 @@ class PresetStore:
         return preset
 
 
-BUILTIN_ORDER = ("general", "code", "summarize", "translate", "email", "json", "brainstorm")
+BUILTIN_ORDER = ("auto", "general", "code", "summarize", "translate", "email", "json", "brainstorm")

@@ -19,12 +19,15 @@ from pathlib import Path
 
 from .wal_file import SQLITE_MAGIC, committed_pages
 
-# column count -> the accepted value types per column (None, int, float, str, bytes)
+# the accepted value types per column (None, int, float, str, bytes), one tuple per
+# column count a table's rows may have: a column added by a migration (chats.keep_local,
+# version 3) is in the rows written since, not in older ones
 _TEXT, _OPT_TEXT, _NUM = (str,), (str, type(None)), (int, float)
+_CHATS = ((type(None),), _TEXT, _OPT_TEXT, _OPT_TEXT, _NUM, _NUM, (int, type(None)))
 SHAPES = {
-    "chats": ((type(None),), _TEXT, _OPT_TEXT, _OPT_TEXT, _NUM, _NUM, (int, type(None))),
-    "messages": ((type(None),), (int,), (int, type(None)), _TEXT, _TEXT, _OPT_TEXT,
-                 _OPT_TEXT, _OPT_TEXT, _TEXT, _NUM, (*_NUM, type(None))),
+    "chats": (_CHATS, (*_CHATS, (int,))),
+    "messages": (((type(None),), (int,), (int, type(None)), _TEXT, _TEXT, _OPT_TEXT,
+                  _OPT_TEXT, _OPT_TEXT, _TEXT, _NUM, (*_NUM, type(None))),),
 }
 MAX_PAGES = 2_000_000
 
@@ -49,9 +52,10 @@ def _scan(pages: "_Pages", found: dict[str, dict[int, tuple]]) -> None:
         if page is None or page[start] != 13:
             continue
         for rowid, values in _leaf_cells(pages, page, start):
-            for name, shape in SHAPES.items():
-                if len(values) == len(shape) and all(isinstance(v, kinds) for v, kinds
-                                                     in zip(values, shape)):
+            for name, shapes in SHAPES.items():
+                if any(len(values) == len(shape) and all(
+                        isinstance(v, kinds) for v, kinds in zip(values, shape))
+                       for shape in shapes):
                     found[name].setdefault(rowid, (rowid, *values[1:]))
 
 

@@ -116,7 +116,8 @@ def salvage(path: Path, target: ChatStore, *, with_journal: bool = True) -> Salv
     try:
         with contextlib.closing(connect_read_only(path, with_journal=with_journal)) as db:
             whole = True
-            for table, columns in (("chats", _CHAT_COLUMNS), ("messages", _MESSAGE_COLUMNS)):
+            for table, columns in (("chats", _chat_columns(db)),
+                                   ("messages", _MESSAGE_COLUMNS)):
                 rows, complete = read_rows(db, table, columns)
                 found[table].update((row[0], row) for row in rows)
                 whole = whole and complete
@@ -138,11 +139,13 @@ def _write(target: ChatStore, chats: list[tuple], messages: list[tuple],
         for row in chats:
             chat = dict(zip(_CHAT_COLUMNS, row))
             if isinstance(chat["id"], int):
+                keep_local = row[len(_CHAT_COLUMNS)] if len(row) > len(_CHAT_COLUMNS) else 0
                 db.execute("INSERT INTO chats (id, title, preset_id, model, created_at, "
-                           "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                           "updated_at, keep_local) VALUES (?, ?, ?, ?, ?, ?, ?)",
                            (chat["id"], _text(chat["title"]) or "Recovered chat",
                             _text(chat["preset_id"]), _text(chat["model"]),
-                            _number(chat["created_at"]), _number(chat["updated_at"])))
+                            _number(chat["created_at"]), _number(chat["updated_at"]),
+                            1 if keep_local else 0))
                 leaves[chat["id"]] = chat["current_leaf_id"]
         ids: set[int] = set()
         for row in messages:
@@ -173,6 +176,16 @@ def _write(target: ChatStore, chats: list[tuple], messages: list[tuple],
                 leaf = found[0] if found else None
             db.execute("UPDATE chats SET current_leaf_id = ? WHERE id = ?", (leaf, chat_id))
     return Salvaged(len(leaves), kept, whole)
+
+
+def _chat_columns(db: sqlite3.Connection) -> tuple[str, ...]:
+    """The chats columns to read: with ``keep_local`` when the file has it (version 3),
+    so a chat kept on this computer stays kept after a salvage."""
+    try:
+        names = {row[1] for row in db.execute("PRAGMA table_info(chats)")}
+    except sqlite3.DatabaseError:
+        names = set()
+    return (*_CHAT_COLUMNS, "keep_local") if "keep_local" in names else _CHAT_COLUMNS
 
 
 def read_rows(db: sqlite3.Connection, table: str,

@@ -56,6 +56,9 @@ CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
 END;
 INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
 """),
+    (3, """
+ALTER TABLE chats ADD COLUMN keep_local INTEGER NOT NULL DEFAULT 0;
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -169,6 +169,15 @@ class ChatStore:
             db.execute("UPDATE chats SET preset_id = ?, model = ? WHERE id = ?",
                        (preset_id, model, chat_id))
 
+    def set_keep_local(self, chat_id: int, keep: bool) -> None:
+        """Mark a chat "Keep on this computer": it is never sent to another model."""
+        with self._write() as db:
+            db.execute("UPDATE chats SET keep_local = ? WHERE id = ?", (int(keep), chat_id))
+
+    def keep_local(self, chat_id: int) -> bool:
+        rows = self._read("SELECT keep_local FROM chats WHERE id = ?", (chat_id,))
+        return bool(rows and rows[0][0])
+
     def delete_chat(self, chat_id: int) -> None:
         with self._write() as db:
             db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
@@ -194,13 +203,16 @@ class ChatStore:
         return self.message(message_id)
 
     def update_message(self, message_id: int, *, content: str, status: str,
-                       stats: dict | None = None) -> None:
+                       stats: dict | None = None, model: str | None = None,
+                       preset_id: str | None = None) -> None:
+        """Set an answer's text and status (and stats, model, task when given)."""
         now = time.time()
         with self._write() as db:
             db.execute("UPDATE messages SET content = ?, status = ?, stats = coalesce(?, stats), "
+                       "model = coalesce(?, model), preset_id = coalesce(?, preset_id), "
                        "finished_at = ? WHERE id = ?",
-                       (content, status, _json(stats), None if status == "partial" else now,
-                        message_id))
+                       (content, status, _json(stats), model, preset_id,
+                        None if status == "partial" else now, message_id))
             db.execute("UPDATE chats SET updated_at = ? WHERE id = "
                        "(SELECT chat_id FROM messages WHERE id = ?)", (now, message_id))
 

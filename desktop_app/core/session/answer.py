@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..chats import ChatStore, StoredMessage
 from ..engine.contract import Generation
@@ -31,11 +31,16 @@ class Answer:
     under the session's lock, except ``parts`` (the worker's)."""
     chat_id: int
     row: StoredMessage                     # the 'partial' answer row
-    messages: list[Message]
-    params: GenerationParams
+    messages: list[Message] | None        # None until the worker has chosen the task
+    params: GenerationParams | None
     question: StoredMessage | None         # the question this send added (None: regenerate)
     created_chat: bool                     # this send created the chat
     leaf_before: int | None                # the branch shown before this send
+    history: list[Message] = field(default_factory=list)  # the chat before this answer
+    plan: Any = None                       # orchestration.Plan
+    engine: Any = None                     # the bigger model's engine; None: the session's
+    routed: Any = None                     # auto.Routed, once known
+    assessment: Any = None                 # the port's assessment of a local answer
     stop_requested: bool = False
     handle: Generation | None = None
     parts: list[str] = field(default_factory=list)

@@ -14,7 +14,8 @@ from ..conversation import title_from
 from ..engine.types import ReplyFinished, ReplyStats
 from ..errors import NoModelLoadedError, ScalpelError, SessionBusyError
 from .answer import Answer
-from .events import AnswerFailed, AnswerFinished, AnswerStarted, ChatsChanged, QuestionAdded
+from .events import (AnswerFailed, AnswerFinished, AnswerStarted, ChatsChanged, Notice,
+                     QuestionAdded)
 
 log = logging.getLogger(__name__)
 
@@ -22,19 +23,28 @@ BUSY = "An answer is still being written; stop it first."
 
 
 class Answering:
-    def send(self, text: str, *, replacing: int | None = None) -> bool:
-        """Answer ``text``: a new message, or a new version of message ``replacing``.
-        False for empty text; raises a ScalpelError with the reason it cannot be sent."""
+    def send(self, text: str, *, replacing: int | None = None, remote: bool = False,
+             consent: bool = False) -> bool:
+        """Answer ``text``: a new message, or a new version of message ``replacing``;
+        ``remote``: by the organization's bigger model (orchestration.py). False for
+        empty text; raises a ScalpelError with the reason it cannot be sent."""
         if not text.strip():
             return False
         text = _valid_text(text)
         with self._lock:
-            self._check_can_answer()
+            if not remote:
+                self._check_can_answer()
+            elif self._answer is not None:
+                raise SessionBusyError(BUSY)
+            plan = self._plan_for_send(text=text, remote=remote, consent=consent)
             created = self.chat_id is None
             if created:
                 self.chat_id = self.store.create_chat(
                     title=title_from(text), preset_id=self._preset_id,
                     model=self.model.path if self.model else None).id
+                if self._keep_new_chat_local:
+                    self.store.set_keep_local(self.chat_id, True)
+                    self._keep_new_chat_local = False
             if replacing is None:
                 parent = self.path[-1].id if self.path else None
             else:
@@ -46,7 +56,8 @@ class Answering:
             self._leaf = question.id
             self._reload_path()
             self._emit(QuestionAdded(self.chat_id, question, replacing))
-            self._begin(question.id, question=question, created=created, leaf_before=leaf_before)
+            self._begin(question.id, question=question, created=created, leaf_before=leaf_before,
+                        plan=plan)
         return True
 
     def regenerate(self, answer_id: int) -> bool:
@@ -60,7 +71,8 @@ class Answering:
             leaf_before = self._leaf
             self.path = self.path[:self.path.index(answer)]
             self._leaf = answer.parent_id
-            self._begin(answer.parent_id, question=None, created=False, leaf_before=leaf_before)
+            self._begin(answer.parent_id, question=None, created=False, leaf_before=leaf_before,
+                        plan=self._plan_for_send())
         return True
 
     def _check_can_answer(self) -> None:
@@ -70,13 +82,17 @@ class Answering:
             raise NoModelLoadedError("Choose a model first.")
 
     def _begin(self, parent_id: int | None, *, question: StoredMessage | None,
-               created: bool, leaf_before: int | None) -> None:
+               created: bool, leaf_before: int | None, plan) -> None:
         name = self.model.name if self.model else "Assistant"
+        if plan.remote:
+            name = self._escalation.model
         try:
-            messages, params = self.request(self.history)
+            history = self.history
+            messages, params = (None, None) if plan.route or plan.preset or plan.remote \
+                else self.request(history)
             row = self.store.add_message(
                 self.chat_id, parent_id=parent_id, role="assistant", content="", model=name,
-                preset_id=self._preset_id, status="partial")
+                preset_id=plan.preset.id if plan.preset else self._preset_id, status="partial")
         except ScalpelError:
             # Nothing is asked of the engine: the question goes back to the person (a full
             # disk between the two rows would otherwise leave it stored and resent).
@@ -86,7 +102,7 @@ class Answering:
             raise
         answer = Answer(chat_id=self.chat_id, row=row, messages=messages, params=params,
                         question=question, created_chat=created,
-                        leaf_before=leaf_before)
+                        leaf_before=leaf_before, history=history, plan=plan)
         self._leaf = row.id
         self._answer = answer
         siblings = self.store.siblings(row.id)
@@ -109,15 +125,19 @@ class Answering:
         self._settle()
 
     def _run_answer(self, answer: Answer) -> None:
-        """On the worker: stream the answer, then record how it ended."""
-        with self._lock:
-            answer.started.set()
-            if answer.stop_requested:
-                handle = None
-            else:
-                handle = answer.handle = self.engine.generate(answer.messages, answer.params) \
-                    if self.engine.model_info is not None else None
+        """On the worker: choose the task and model (orchestration.py), stream the
+        answer, then record how it ended."""
         try:
+            if not answer.stop_requested:
+                self._prepare(answer)
+            with self._lock:
+                answer.started.set()
+                engine = answer.engine or self.engine
+                if answer.stop_requested:
+                    handle = None
+                else:
+                    handle = answer.handle = engine.generate(answer.messages, answer.params) \
+                        if answer.engine is not None or engine.model_info is not None else None
             if handle is None and not answer.stop_requested:
                 raise NoModelLoadedError("No model is loaded; choose one and send again.")
             self._settle()
@@ -128,6 +148,12 @@ class Answering:
                 finished = self._writer.stream(answer, handle)
             self._end_answer(answer, reason=finished.reason, finished=finished)
         except ScalpelError as exc:
+            if answer.engine is not None and answer.text.strip():
+                # the bigger model's answer broke off: what came is kept, marked as failed
+                self._emit(Notice(f"{exc} The part that arrived is kept."))
+                self._end_answer(answer, reason="failed", finished=ReplyFinished(
+                    reason="failed", text=answer.text, stats=ReplyStats()))
+                return
             self._fail_answer(answer, str(exc), exc)
         except Exception as exc:  # noqa: BLE001 - a bug must not leave the chat answering
             log.exception("the answer failed")
@@ -145,15 +171,17 @@ class Answering:
                 self._back_to(answer)
                 shown = None
             else:
-                status = "cancelled" if reason == "cancelled" else "complete"
+                status = reason if reason in ("cancelled", "failed") else "complete"
                 shown = self._writer.save(answer, content=text, status=status,
-                                          stats={**finished.stats.to_dict(), "reason": reason})
+                                          stats={**finished.stats.to_dict(), "reason": reason,
+                                                 **self._answer_notes(answer, finished, text)})
                 restore = None
             self._answer = None
             if answer.chat_id == self.chat_id:
                 self._reload_path_quietly()
         self._emit(AnswerFinished(answer.chat_id, shown, finished, restore))
         self._after_answer()
+        self._after_finished(answer, finished, text, shown.id if shown else None)
 
     def _fail_answer(self, answer: Answer, error: str,
                      cause: ScalpelError | None = None) -> None:

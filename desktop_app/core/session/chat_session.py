@@ -27,18 +27,21 @@ from ..listeners import Listeners
 from ..presets import Preset
 from .answer import Answer, AnswerWriter
 from .answering import BUSY, Answering
+from .auto import AutoTask
 from .events import (ChatsChanged, ChatShown, EngineRestarting, SessionEvent, SessionState,
                      StateChanged)
 from .jobs import JobThread
 from .model_control import ModelControl
+from .orchestration import EscalationPort, Orchestration
 
 log = logging.getLogger(__name__)
 
-class ChatSession(Answering, ModelControl):
+class ChatSession(Answering, ModelControl, Orchestration):
     def __init__(self, store: ChatStore, engine: Engine, *,
                  preset_for: Callable[[str | None], Preset | None],
                  default_params: Callable[[], GenerationParams] = GenerationParams,
-                 save_interval_s: float = 1.0) -> None:
+                 save_interval_s: float = 1.0, auto: AutoTask | None = None,
+                 escalation: EscalationPort | None = None) -> None:
         self.store = store
         self.engine = engine
         self._preset_for = preset_for
@@ -57,6 +60,10 @@ class ChatSession(Answering, ModelControl):
         self._answer: Answer | None = None
         self._loads = 0                      # loads asked for and not yet done
         self._pending_load: tuple[str, LoadOptions, str | None] | None = None
+        self._auto = auto                    # Auto's router and models (auto.py)
+        self._escalation = escalation        # the bigger model, its rules and log
+        self._consented: set[int | None] = set()  # chats whose sending the person saw
+        self._keep_new_chat_local = False
         engine.on_restart = lambda name: self._emit(EngineRestarting(name))
 
     # -- subscribers -----------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Union
 from ..chats import StoredMessage
 from ..engine.types import ModelInfo, ReplyFinished, ReplyStats
 from ..errors import ScalpelError
+from .auto import Routed
 
 
 class SessionState(enum.Enum):
@@ -79,6 +80,24 @@ class AnswerFailed:
 
 
 @dataclass(frozen=True)
+class AnswerRouted:
+    """Where an answer goes and why (Auto's choice, Answer as…, or the bigger model);
+    ``loading`` while the chosen task's model is still being loaded."""
+    chat_id: int
+    message_id: int
+    routed: Routed
+    loading: bool = False
+
+
+@dataclass(frozen=True)
+class EscalationSuggested:
+    """A local answer looks weak (``reasons``); asking the bigger model may help."""
+    chat_id: int
+    message_id: int
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ModelLoading:
     path: str
     name: str
@@ -125,5 +144,6 @@ class Notice:
 
 
 SessionEvent = Union[StateChanged, ChatShown, QuestionAdded, AnswerStarted, AnswerText,
-                     AnswerFinished, AnswerFailed, ModelLoading, ModelLoaded, ModelLoadFailed,
-                     ModelQueued, ModelUnloaded, EngineRestarting, ChatsChanged, Notice]
+                     AnswerRouted, EscalationSuggested, AnswerFinished, AnswerFailed,
+                     ModelLoading, ModelLoaded, ModelLoadFailed, ModelQueued, ModelUnloaded,
+                     EngineRestarting, ChatsChanged, Notice]
