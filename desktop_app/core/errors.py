@@ -242,3 +242,19 @@ class RemoteAnswerCutError(RemoteEngineError):
         super().__init__(message, kind=kind, host=host)
         self.cut = True
         self.partial_text = partial_text
+
+
+class EscalationRefusedError(ScalpelError):
+    """A request may not go to the organization's bigger model (escalation off, the chat
+    kept on this computer, a task the policy forbids); the sentence says which."""
+
+
+class ConsentNeededError(ScalpelError):
+    """In "ask" mode the first escalation of a chat waits for the person to see what
+    would be sent and to whom (``preview``), then to send again with consent."""
+
+    def __init__(self, message: str, *, preview: str, endpoint: str, model: str) -> None:
+        super().__init__(message)
+        self.preview = preview
+        self.endpoint = endpoint
+        self.model = model
