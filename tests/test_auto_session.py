@@ -73,10 +73,15 @@ class Verdict:
 class FakePort:
     """The escalation rules of core/escalation, small: mode, keep-local, tasks."""
 
-    def __init__(self, remote: FakeEngine, *, mode="ask", tasks=None, weak=False):
+    def __init__(self, remote: FakeEngine, *, mode="ask", tasks=None, weak=False,
+                 too_big=False):
         self.mode, self.endpoint, self.model = mode, "http://127.0.0.1:9/v1", "big-model"
-        self.remote, self.tasks, self.weak = remote, tasks, weak
+        self.remote, self.tasks, self.weak, self.too_big = remote, tasks, weak, too_big
         self.records = []
+
+    def before(self, messages, *, context_size, reply_tokens, preset):
+        return Verdict(self.too_big, ("it does not fit the local context",)
+                       if self.too_big else ())
 
     def refusal(self, *, preset_id, keep_local, automatic):
         if self.mode == "off":
@@ -249,3 +254,26 @@ def test_a_remote_answer_that_breaks_off_is_kept_and_marked(store, presets, mode
     kept = store.message(seen[-1].message.id)
     assert kept.status == "failed" and kept.content.startswith("echo")
     assert store.message(local.id).content  # the local answer is untouched
+
+
+def test_a_request_too_big_for_the_local_model_goes_to_the_bigger_one_first(
+        store, presets, models):
+    remote = FakeEngine(words=1)
+    remote.load(models["small"], name="big-model")
+    port = FakePort(remote, mode="auto", too_big=True)
+    session, engine, recorder = make(store, presets, models, port=port)
+    session.send("Summarize this long report: ...")
+    answer = finished(recorder).message
+    assert answer.model == "big-model" and not engine.requests
+    routed = store.message(answer.id).stats["routed"]
+    assert routed["where"] == "remote" and "does not fit" in routed["escalation_reason"]
+    assert [r["where"] for r in port.records] == ["remote"]
+
+
+def test_in_ask_mode_a_request_too_big_is_answered_locally_then_offered(
+        store, presets, models):
+    port = FakePort(FakeEngine(), mode="ask", too_big=True)
+    session, engine, recorder = make(store, presets, models, port=port)
+    session.send("Summarize this long report: ...")
+    seen = recorder.until(EscalationSuggested)
+    assert engine.requests and seen[-1].reasons == ("it does not fit the local context",)

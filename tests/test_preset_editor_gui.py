@@ -75,10 +75,11 @@ def test_every_preset_icon_renders_and_unknown_names_fall_back(qapp):
     assert preset_icon("no-such-icon") is preset_icon("custom")
 
 
-def test_list_shows_the_seven_built_ins_read_only(editor):
+def test_list_shows_the_eight_built_ins_read_only(editor):
     assert list_ids(editor) == list(BUILTIN_ORDER)
-    assert editor.preset_list.item(1).text() == "Code assistant  (built-in)"
-    assert editor.preset_list.item(1).toolTip() == "Write, explain and fix code."
+    assert editor.preset_list.item(0).text() == "Auto  (built-in)"
+    assert editor.preset_list.item(2).text() == "Code assistant  (built-in)"
+    assert editor.preset_list.item(2).toolTip() == "Write, explain and fix code."
     assert editor.select_preset("code") and editor.current_id() == "code"
     assert editor.is_read_only()
     assert editor.read_only_note.isVisible() and editor.read_only_note.text() == READ_ONLY_NOTE

@@ -44,10 +44,11 @@ def router(presets):
 # -- the preset format ---------------------------------------------------------------
 
 def test_builtin_presets_describe_their_routing(presets):
-    for preset in presets:
+    tasks = [p for p in presets if p.id != "auto"]   # Auto chooses among the others
+    for preset in tasks:
         assert preset.routing is not None and preset.routing.opt_in, preset.id
         assert 8 <= len(preset.routing.examples) <= 15, preset.id
-    assert [c.preset_id for c in candidates_from(presets)] == [p.id for p in presets]
+    assert [c.preset_id for c in candidates_from(presets)] == [p.id for p in tasks]
 
 
 def test_routing_round_trips_through_the_preset_file():

@@ -38,7 +38,7 @@ def record_requests(window):
 def test_task_menu_lists_the_presets_with_shortcuts(open_window, services):
     window = open_window()
     menu_titles = [action.text() for action in window.menuBar().actions()]
-    assert menu_titles == ["&File", "&Chat", "&Task", "&Model"]
+    assert menu_titles == ["&File", "&Chat", "&Task", "&Model", "&Help"]
     presets = services.presets.list()
     actions = window.tasks.actions
     assert list(actions) == [p.id for p in presets]
@@ -50,12 +50,14 @@ def test_task_menu_lists_the_presets_with_shortcuts(open_window, services):
 
 def test_ctrl_number_switches_the_task_and_what_is_sent(qtbot, open_window, services):
     window = started(qtbot, open_window())
-    assert window.chat.preset.id == "general" and window.tasks.combo.currentData() == "general"
+    # a new install starts on Auto, which gives an everyday question to General chat
+    assert window.chat.preset.id == "auto" and window.tasks.combo.currentData() == "auto"
     calls = record_requests(window)
     send(qtbot, window, "Name a colour.")
+    assert window.chat.path[-1].preset_id == "general"
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
-    qtbot.keyClick(window, Qt.Key.Key_5, Qt.KeyboardModifier.ControlModifier)  # Write email
+    qtbot.keyClick(window, Qt.Key.Key_6, Qt.KeyboardModifier.ControlModifier)  # Write email
     assert window.chat.preset.id == "email"
     assert window.tasks.actions["email"].isChecked()
     assert window.tasks.combo.currentData() == "email"

@@ -16,13 +16,14 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ..core.chats import ChatStore
-from ..core.errors import ExitCode, ScalpelError, UsageError
+from ..core.chats import ChatStore, StoredMessage
+from ..core.errors import (ConsentNeededError, EscalationRefusedError, ExitCode, ScalpelError,
+                           UsageError)
 from ..core.models import ModelRef
 from ..core.presets import Preset, Sampling
 from ..core.services import Services
-from ..core.session import (AnswerFailed, AnswerFinished, AnswerText, ChatSession, Notice,
-                            SessionEvent)
+from ..core.session import (AnswerFailed, AnswerFinished, AnswerRouted, AnswerText,
+                            ChatSession, EscalationSuggested, Notice, Routed, SessionEvent)
 from ..core.task_models import choose_model_for
 
 POLL_S = 0.1  # how often the main thread looks up from waiting, so Ctrl+C lands at once
@@ -42,6 +43,9 @@ def add_chat_arguments(chat: argparse.ArgumentParser) -> None:
     chat.add_argument("--json", action="store_true", help="print the reply's stats as JSON at the end")
     chat.add_argument("--no-save", action="store_true",
                       help="keep this chat out of the chat history (for scripts)")
+    chat.add_argument("--escalate", action="store_true",
+                      help="ask the organization's bigger model directly (when escalation "
+                           "is set up and allowed)")
 
 
 def run_chat(args: argparse.Namespace, services: Services, *, model: str | None) -> int:
@@ -67,14 +71,15 @@ def run_chat(args: argparse.Namespace, services: Services, *, model: str | None)
         session.set_preset(_terminal_preset(args, services, preset))
         terminal = _Terminal(session)
         if args.prompt is not None:
-            finished = terminal.answer(args.prompt)
+            finished = terminal.answer(args.prompt, remote=args.escalate)
             if finished is None:
                 return ExitCode.FAILURE
             if args.json:
                 print(json.dumps({"reason": finished.reason, "model": ref.id,
                                   "preset": preset.id if preset else None,
                                   "chat_id": None if args.no_save else session.chat_id,
-                                  **finished.stats.to_dict()}))
+                                  **finished.stats.to_dict(),
+                                  **answer_origin(terminal.last_message, ref.name)}))
             return ExitCode.OK
         return terminal.repl(as_json=args.json)
     except KeyboardInterrupt:
@@ -91,13 +96,22 @@ class _Terminal:
 
     def __init__(self, session: ChatSession) -> None:
         self.session = session
+        self.last_message: StoredMessage | None = None  # the last answer, as saved
+        self.suggested: tuple[str, ...] = ()
         self._events: queue.Queue[SessionEvent] = queue.Queue()
         session.subscribe(self._events.put)
 
-    def answer(self, text: str):
+    def answer(self, text: str, *, remote: bool = False):
         """Send ``text`` and stream the answer; its ReplyFinished, or None if it failed
-        (the reason is printed). Ctrl+C stops the answer and keeps what it wrote."""
-        self.session.send(text)
+        (the reason is printed). Ctrl+C stops the answer and keeps what it wrote.
+        ``remote``: the organization's bigger model answers (--escalate)."""
+        try:
+            self.session.send(text, remote=remote)
+        except ConsentNeededError as needed:
+            if not _consent(needed):
+                raise EscalationRefusedError("nothing was sent; the question stays on this "
+                                             "computer") from None
+            self.session.send(text, remote=remote, consent=True)
         stopped = False
         while True:
             try:
@@ -111,9 +125,14 @@ class _Terminal:
             if isinstance(event, AnswerText):
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
+            elif isinstance(event, AnswerRouted) and not event.loading:
+                print(f"[{event.routed.line()}]", file=sys.stderr)
+            elif isinstance(event, EscalationSuggested):
+                self.suggested = event.reasons
             elif isinstance(event, Notice):
                 print(f"\nscalpel: note: {event.text}", file=sys.stderr)
             elif isinstance(event, AnswerFinished):
+                self.last_message = event.message
                 print()
                 if stopped or event.finished.reason == "cancelled":
                     print("[stopped]", file=sys.stderr)
@@ -134,6 +153,31 @@ class _Terminal:
             if finished is not None and as_json:
                 print(json.dumps({"reason": finished.reason, **finished.stats.to_dict()}))
         return ExitCode.OK
+
+
+def answer_origin(message: StoredMessage | None, model_name: str) -> dict:
+    """What ``--json`` adds about where the answer went: the task Auto chose and why, the
+    model and whether it ran here, why it was escalated, and the weak-answer signals with
+    their thresholds."""
+    stats = (message.stats if message else None) or {}
+    routed = Routed.from_dict(stats.get("routed"))
+    return {"routed_to": routed.preset_id if routed else None,
+            "routing_step": routed.step if routed else None,
+            "routing_confidence": routed.confidence if routed else None,
+            "routing_reason": routed.reason if routed else None,
+            "answered_by": {"model": routed.model if routed else model_name,
+                            "where": routed.where if routed else "local"},
+            "escalation_reason": routed.escalation_reason if routed else None,
+            "assessment": stats.get("assessment")}
+
+
+def _consent(needed: ConsentNeededError) -> bool:
+    """Ask mode: show exactly what would be sent and to whom; a terminal confirms, a
+    script's --escalate is its consent."""
+    print(f"scalpel: {needed}\n{needed.preview}\n", file=sys.stderr)
+    if not sys.stdin.isatty():
+        return True
+    return (_read_line("Send this? [y/N] ") or "").strip().lower() in ("y", "yes")
 
 
 def _terminal_preset(args: argparse.Namespace, services: Services,

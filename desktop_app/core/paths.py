@@ -54,6 +54,11 @@ class Paths:
     def models_dir(self) -> Path:
         return self.data_dir / "models"
 
+    @property
+    def usage_log_file(self) -> Path:
+        """Where each answer's origin is logged (local or remote; core/escalation)."""
+        return self.data_dir / "answer-origins.sqlite3"
+
     @classmethod
     def under(cls, root: Path) -> "Paths":
         """Everything inside one folder (``SCALPEL_HOME`` and tests)."""

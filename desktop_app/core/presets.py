@@ -27,6 +27,7 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 # Structural signals a preset may claim in ``routing.signals`` (core/routing/signals.py
 # detects them); anything else in a preset's routing is plain data: examples and hints.
 ROUTING_SIGNALS = ("code_block", "traceback", "translate_into", "long_text", "json_request")
+ESCALATE = ("always", "never")   # a preset's "escalate": core/escalation
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Preset:
     preferred_models: tuple[str, ...] = ()  # catalog ids (or model ids / paths), best first
     json_schema: dict[str, Any] | None = field(default=None, hash=False)
     routing: Routing | None = None        # None: Auto never picks this preset
+    escalate: str | None = None           # "always" | "never" to the bigger model; None: signals
     builtin: bool = False
     path: Path | None = None              # the file it came from
 
@@ -114,6 +116,7 @@ class Preset:
             "preferred_models": list(self.preferred_models),
             "output": {"json_schema": self.json_schema} if self.json_schema is not None else None,
             "routing": self.routing.to_dict() if self.routing is not None else None,
+            "escalate": self.escalate,
         }
 
     def with_changes(self, **changes: Any) -> "Preset":
@@ -145,7 +148,17 @@ def preset_from_dict(data: Any, *, file: str, builtin: bool = False,
         context_size=reader.bounded("context_size", int, None, 128, 1_048_576),
         preferred_models=tuple(reader.string_list("preferred_models")),
         json_schema=_json_schema(reader), routing=_routing(reader), builtin=builtin,
-        path=path)
+        path=path, escalate=_escalate(reader))
+
+
+def _escalate(reader: "_Reader") -> str | None:
+    """Whether the task's requests go to the bigger model (core/escalation) regardless of
+    the answer's signals ("always") or never ("never"); absent: the signals decide."""
+    value = reader.optional("escalate", str, None)
+    if value not in (None, *ESCALATE):
+        raise reader._fail("escalate", f"must be \"always\" or \"never\", not "
+                                       f"{json.dumps(value)[:40]}")
+    return value
 
 
 def _sampling(reader: "_Reader") -> Sampling:

@@ -23,6 +23,7 @@ from .errors import DownloadsDisabledError, ModelNotFoundError
 from .gguf_inspect import inspect_gguf
 from .engine import GenerationParams, LoadOptions
 from .engine.process import EngineProcess
+from .escalation.config import policy_escalation
 from .model_listing import ModelListing
 from .models import STARTER_SHA256, ModelRef, ModelRegistry
 from .paths import Paths
@@ -36,6 +37,9 @@ from .settings_service import SettingsService
 if TYPE_CHECKING:
     from .engine.contract import Engine
     from .engine.llama_engine import LlamaEngine
+    from .escalation.config import EscalationConfig
+    from .escalation.session_port import SessionEscalation
+    from .escalation.usage_log import UsageLog
     from .session import ChatSession
 
 
@@ -56,7 +60,8 @@ class Services:
                                       opened_paths=self.settings.recent_models,
                                       library=self.library, catalog=self.catalog,
                                       provisioned_dirs=self.policy.model_dirs)
-        self.models = ModelListing(self.registry, self.model_allowed)
+        self.models = ModelListing(self.registry, self.model_allowed,
+                                   is_embedding=is_embedding_gguf)
         self.settings_service = SettingsService(self.settings_store, self.settings,
                                                 policy_file=self.policy.file)
         self.settings_service.subscribe(self._on_settings_changed)
@@ -149,9 +154,34 @@ class Services:
     def new_session(self, engine: "Engine", *, store: ChatStore | None = None) -> "ChatSession":
         """A conversation on ``engine``, saved in the chat store (or ``store``)."""
         from .session import ChatSession
+        from .session.auto import auto_task_from
 
         return ChatSession(store or self.chat_store, engine, preset_for=self.presets.get,
-                           default_params=self.default_generation_params)
+                           default_params=self.default_generation_params,
+                           auto=auto_task_from(self), escalation=self.escalation_port())
+
+    @cached_property
+    def usage_log(self) -> "UsageLog":
+        """Where every answer came from (local or the organization's model)."""
+        from .escalation.usage_log import UsageLog
+
+        return UsageLog(self.paths.usage_log_file)
+
+    def escalation(self) -> "EscalationConfig":
+        """The escalation in force: the policy's (locked), else the person's, else off."""
+        from .escalation.config import resolve_escalation
+
+        return resolve_escalation(self.policy, self.settings)
+
+    def escalation_port(self) -> "SessionEscalation":
+        """Escalation for one session; its remote engine is made on first use only."""
+        from .escalation.config import remote_engine_for
+        from .escalation.session_port import SessionEscalation
+
+        config = self.escalation()
+        return SessionEscalation(config, usage=self.usage_log,
+                                 make_engine=lambda: remote_engine_for(config, self.policy),
+                                 preset_for=self.presets.get)
 
     def default_generation_params(self) -> GenerationParams:
         """Sampling without a preset: the settings' length and temperature."""
@@ -205,7 +235,7 @@ class Services:
                 return self.models.resolve(wanted)
             except ModelNotFoundError:
                 return None
-        return next((ref for ref in self.usable_models() if is_embedding_gguf(ref.path)), None)
+        return next(iter(self.models.embedding_models()), None)
 
     def no_model_reason(self) -> str:
         """Why ``default_model()`` found nothing, and what to do about it."""
@@ -263,6 +293,9 @@ def build_services(paths: Paths, environ: Mapping[str, str] | None = None) -> Se
     """Services for one process; the policy comes from the machine (or SCALPEL_POLICY)."""
     paths.ensure()
     policy = load_policy(paths.system_config_dir, environ)
-    store = SettingsStore(paths.settings_file, locked=dict(policy.locked_settings))
+    locked = dict(policy.locked_settings)
+    if (escalation := policy_escalation(policy)) is not None:  # the policy's object wins
+        locked["escalation"] = escalation.to_dict()
+    store = SettingsStore(paths.settings_file, locked=locked)
     return Services(paths=paths, settings_store=store, settings=store.load(),
                     cpu=hardware.cpu_info(), policy=policy)

@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any, Callable, Collection
 
 from .errors import ConfigError
 from .json_files import MAX_BYTES_SETTINGS, JsonFileError, read_json_file
@@ -35,7 +35,7 @@ MAX_RECENT_MODELS = 10
 class Settings:
     n_threads: int | None = None        # None: chosen by hardware.choose_threads
     n_ctx: int = 4096                   # capped by the model's trained context
-    n_gpu_layers: int = 0               # 0 = CPU only; -1 = everything the GPU holds
+    n_gpu_layers: int | None = None     # None: auto (what fits the GPU); 0: CPU only; -1: all
     max_tokens: int = 1024
     temperature: float = 0.7
     keep_models_loaded: int = 1         # models kept open for instant switching (RAM allowing)
@@ -48,6 +48,7 @@ class Settings:
     hub_token: str | None = None        # for gated repos; default: HF_TOKEN / `hf auth login`
     recent_models: list[str] = field(default_factory=list)
     embedding_model: str | None = None  # model id or path for /v1/embeddings; None: detected
+    escalation: dict[str, Any] | None = None  # core/escalation's object; the policy's wins
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def remember_model(self, path: str) -> None:
@@ -69,10 +70,13 @@ class Rule:
     item: "Rule | None" = None           # every element of a list
     max_items: int | None = None
     meaning: str | None = None           # what a person is told it must be
+    check: Callable[[Any], bool] | None = None  # a further test (an object's own rules)
 
     def accepts(self, value: Any) -> bool:
         if value is None:
             return self.optional
+        if self.check is not None and not (isinstance(value, self.kind) and self.check(value)):
+            return False
         if isinstance(value, bool):
             return self.kind is bool
         if self.kind is float:
@@ -106,12 +110,20 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/=]*")
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+[^\s]*")
 _TOKEN = re.compile(r"[!-~]+")                               # printable ASCII, no spaces
 
+
+def _escalation_ok(value: Any) -> bool:
+    from .escalation.config import settings_rule_check
+
+    return settings_rule_check(value)
+
+
 RULES: dict[str, Rule] = {
     "n_threads": Rule(int, 1, 512, optional=True,
                       meaning="a whole number of CPU threads from 1 to 512"),
     "n_ctx": Rule(int, 128, 1_048_576),
-    "n_gpu_layers": Rule(int, -1, 100_000,
-                         meaning="a number of GPU layers (0 for none, -1 for all)"),
+    "n_gpu_layers": Rule(int, -1, 100_000, optional=True,
+                         meaning="a number of GPU layers (0 for none, -1 for all), "
+                                 "or null for automatic"),
     "max_tokens": Rule(int, 1, 1_048_576),
     "temperature": Rule(float, 0.0, 5.0),
     "keep_models_loaded": Rule(int, 1, 8),
@@ -133,6 +145,9 @@ RULES: dict[str, Rule] = {
                           meaning=f"a list of up to {MAX_RECENT_MODELS} model file paths"),
     "embedding_model": Rule(str, optional=True, pattern=_PATH_TEXT,
                             meaning="an embedding model's id or file path"),
+    "escalation": Rule(dict, optional=True, check=_escalation_ok,
+                       meaning='an escalation object like {"mode": "ask", "endpoint": '
+                               '"https://llm.example/v1", "model": "..."}'),
 }
 
 

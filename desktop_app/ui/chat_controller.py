@@ -12,14 +12,18 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtGui import QCursor
+from PySide6.QtWidgets import QMenu
 
 from ..core.chats import StoredMessage
 from ..core.engine import GenerationParams, Message, ModelInfo
 from ..core.errors import ScalpelError
 from ..core.presets import Preset
-from ..core.session import (AnswerFailed, AnswerFinished, AnswerStarted, ChatShown,
-                            QuestionAdded)
+from ..core.errors import ConsentNeededError
+from ..core.session import (AnswerFailed, AnswerFinished, AnswerRouted, AnswerStarted,
+                            ChatShown, QuestionAdded, Routed)
+from ..core.session.auto import is_auto
 from .conversation_view import ConversationView, ShownMessage
 from .error_text import for_window
 from .rich_text import RenderedMessage, render_markdown
@@ -43,18 +47,22 @@ class ChatController(QObject):
     def __init__(self, bridge: SessionBridge, view: ConversationView, *,
                  report_error: Callable[[str], None],
                  restore_prompt: Callable[[str], None],
+                 ask_consent: Callable[[ConsentNeededError], bool] = lambda _: False,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._bridge, self._view = bridge, view
         self.session = bridge.session
         self.store = self.session.store
         self._report_error, self._restore_prompt = report_error, restore_prompt
+        self._ask_consent = ask_consent
+        self.presets_for_answer_as: Callable[[], list[Preset]] = lambda: []
         self.answering = False          # from a send until its answer is drawn in
         self._answer_id: int | None = None
         self._dropped = 0
         bridge.chat_shown.connect(self._on_chat_shown)
         bridge.question_added.connect(self._on_question)
         bridge.answer_started.connect(self._on_answer_started)
+        bridge.answer_routed.connect(self._on_routed)
         bridge.text_ready.connect(self._view.append_answer_text)
         bridge.answer_finished.connect(self._on_finished)
         bridge.answer_failed.connect(self._on_failed)
@@ -137,6 +145,32 @@ class ChatController(QObject):
             return False
         return True
 
+    def answer_as(self, answer_id: int, preset_id: str) -> bool:
+        """Another version of an answer by the task ``preset_id``."""
+        return self._again(lambda: self.session.answer_as(answer_id, preset_id))
+
+    def escalate(self, answer_id: int) -> bool:
+        """Another version from the organization's bigger model; in "ask" mode the first
+        time in a chat the person sees what would be sent, and to whom, first."""
+        def ask() -> bool:
+            try:
+                return self.session.escalate(answer_id)
+            except ConsentNeededError as needed:
+                if not self._ask_consent(needed):
+                    return False
+                return self.session.escalate(answer_id, consent=True)
+
+        return self._again(ask)
+
+    def _again(self, action: Callable[[], bool]) -> bool:
+        if self.answering:
+            return False
+        self._set_answering(True)
+        if not self._attempt(action):
+            self._set_answering(False)
+            return False
+        return True
+
     def stop(self) -> None:
         self.session.stop()
 
@@ -178,6 +212,13 @@ class ChatController(QObject):
                                 message_id=event.message.id,
                                 note=NEW_VERSION_NOTE if event.alternative[1] > 1 else None)
         self.chat_stats.emit(None)  # the last answer's figures no longer apply
+
+    @Slot(object)
+    def _on_routed(self, event: AnswerRouted) -> None:
+        routed = event.routed
+        line = (f"{routed.preset_name} · loading {routed.model}… · {routed.reason}"
+                if event.loading else routed.line())
+        self._view.set_answer_route(line)
 
     @Slot(object)
     def _on_finished(self, event: AnswerFinished) -> None:
@@ -237,12 +278,17 @@ class ChatController(QObject):
     def _shown(self, message: StoredMessage) -> ShownMessage:
         siblings = self.store.siblings(message.id)
         index = next((i for i, s in enumerate(siblings) if s.id == message.id), 0)
-        reason = (message.stats or {}).get("reason")
+        stats = message.stats or {}
+        routed = Routed.from_dict(stats.get("routed"))
+        answer = message.role == "assistant"
         return ShownMessage(
             id=message.id, role=message.role, content=message.content, status=message.status,
-            speaker="You" if message.role == "user" else (message.model or "Assistant"),
-            note=FINISH_NOTES.get(reason), alternative=(index + 1, max(1, len(siblings))),
-            can_regenerate=message.role == "assistant")
+            speaker="You" if not answer else (message.model or "Assistant"),
+            note=FINISH_NOTES.get(stats.get("reason")),
+            alternative=(index + 1, max(1, len(siblings))), can_regenerate=answer,
+            route=routed.line() if routed else None,
+            can_answer_as=answer and self.session.routes_per_message,
+            can_escalate=answer and self.session.escalation_mode != "off")
 
     def _path_index_of_dropped(self) -> int:
         """The path position of the first message the engine still sees."""
@@ -264,9 +310,26 @@ class ChatController(QObject):
             return
         if verb == "regenerate":
             self.regenerate(message_id)
+        elif verb == "answer_as":
+            self.answer_as_menu(message_id).popup(QCursor.pos())
+        elif verb == "escalate":
+            self.escalate(message_id)
         elif verb in ("previous", "next"):
             self.show_alternative(message_id, -1 if verb == "previous" else 1)
         elif verb == "delete":
             self.delete_requested.emit(message_id)
         elif verb == "edit":
             self.edit_requested.emit(message_id, self._view.message_text(message_id) or "")
+
+    def answer_as_menu(self, answer_id: int) -> QMenu:
+        """The tasks that can answer again (every preset but Auto and the answer's own)."""
+        menu = QMenu(self._view)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        current = next((m.preset_id for m in self.path if m.id == answer_id), None)
+        for preset in self.presets_for_answer_as():
+            if is_auto(preset) or preset.id == current:
+                continue
+            action = menu.addAction(f"Answer as {preset.name}")
+            action.triggered.connect(
+                lambda _=False, pid=preset.id: self.answer_as(answer_id, pid))
+        return menu

@@ -41,6 +41,9 @@ class ShownMessage:
     note: str | None = None      # e.g. "The answer reached its length limit."
     alternative: tuple[int, int] = (1, 1)  # (this one, of how many) regenerations/edits
     can_regenerate: bool = False
+    route: str | None = None     # where the answer went and why (Auto, Answer as, escalation)
+    can_answer_as: bool = False  # "Answer as …": another version by another task
+    can_escalate: bool = False   # "Ask the bigger model"
 
 
 class ConversationView(QTextBrowser):
@@ -64,6 +67,7 @@ class ConversationView(QTextBrowser):
         self._on_inserted: Callable[[], None] | None = None
         self._follow_after_insert = False
         self._answer_start: int | None = None   # where the streaming answer's heading begins
+        self._route_at: tuple[int, int] | None = None  # the streaming answer's route line
         self._streamed_chars = 0
         self._show_placeholder()
 
@@ -115,7 +119,30 @@ class ConversationView(QTextBrowser):
         cursor = self._end_cursor()
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._streamed_chars = 0
+        self._route_at = None
         self._scroll_to_bottom()  # a new answer is always shown; streaming then follows it
+
+    def set_answer_route(self, line: str) -> None:
+        """The streaming answer's route line ("Code assistant · Coder · a code block…"),
+        under its heading; a later line replaces it while no text has streamed."""
+        if self._answer_start is None or self._streamed_chars:
+            return
+        cursor = self._end_cursor()
+        if self._route_at is not None:
+            start, end = self._route_at
+            cursor.setPosition(start)
+            cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+            cursor.removeSelectedText()
+            cursor.insertHtml(self._route_html(line))
+            self._route_at = (start, cursor.position())
+            return
+        end = self._end_cursor()
+        end.movePosition(QTextCursor.MoveOperation.PreviousBlock)
+        end.movePosition(QTextCursor.MoveOperation.EndOfBlock)
+        start = end.position()
+        end.insertBlock()
+        end.insertHtml(self._route_html(line))
+        self._route_at = (start + 1, end.position())
 
     def append_answer_text(self, text: str) -> None:
         if self._answer_start is None or not text:
@@ -190,6 +217,10 @@ class ConversationView(QTextBrowser):
                 f"<b style='color:{colour}'>{html.escape(speaker)}</b>"
                 f"<span style='color:{self._muted()}'>{extra}</span></p>")
 
+    def _route_html(self, line: str) -> str:
+        return (f"<span style='color:{self._muted()}; font-size:small'>"
+                f"{html.escape(line)}</span>")
+
     def _note_html(self, note: str) -> str:
         return f"<p style='color:{self._muted()}'><i>{html.escape(note)}</i></p>"
 
@@ -204,7 +235,9 @@ class ConversationView(QTextBrowser):
             body = [f"<p style='margin-top:2px'>{escape_plain(message.content)}</p>"]
         notes = [n for n in (STATUS_NOTES.get(message.status), message.note) if n]
         note_html = "".join(self._note_html(n) for n in notes)
-        return [self._heading_html(message.speaker, message), *body,
+        route = (f"<p style='margin-top:0px; margin-bottom:2px'>{self._route_html(message.route)}"
+                 "</p>" if message.route else "")
+        return [self._heading_html(message.speaker, message) + route, *body,
                 note_html + self._actions_html(message)]
 
     def _render(self, message: ShownMessage) -> RenderedMessage:
@@ -229,6 +262,10 @@ class ConversationView(QTextBrowser):
             verbs.append(("edit", "Edit"))
         if message.can_regenerate:
             verbs.append(("regenerate", "Regenerate"))
+        if message.can_answer_as:
+            verbs.append(("answer_as", "Answer as…"))
+        if message.can_escalate:
+            verbs.append(("escalate", "Ask the bigger model"))
         verbs.append(("delete", "Delete"))
         links = " · ".join(f"<a href='action:{verb}:{message.id}'>{label}</a>"
                            for verb, label in verbs)

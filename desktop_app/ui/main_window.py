@@ -19,11 +19,14 @@ from .api_panel import ApiPanel
 from .chat_panel import ChatPanel
 from .download_bridge import DownloadBridge
 from .error_banner import ErrorBanner
+from .help_menu import install_help_menu
 from .managed import ManagedBadge
 from .model_listing_bridge import ModelListingBridge
 from .model_menu import ModelMenu
 from .notice_bar import NoticeBar
+from .orchestration_ui import install_orchestration
 from .session_bridge import SessionBridge
+from .settings import install_settings_menu
 from .status_line import StatusLine
 from .task_menu import TaskMenu
 from .task_switcher import TaskSwitcher
@@ -58,6 +61,9 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.managed_badge = ManagedBadge(services.policy, services.model_gate.unresolved)
         self.statusBar().addPermanentWidget(self.managed_badge)
         self.api_panel = ApiPanel(self, services)  # the API menu; stops the API on close
+        self.settings_menu = install_settings_menu(self, services)  # File > Settings…
+        self.help_menu = install_help_menu(self, services)
+        self.orchestration = install_orchestration(self, services)  # Chat menu, consent
         self.tasks_switcher = TaskSwitcher(
             services, bridge, self.chat, self.notice, download=self._download_entry,
             report_error=self.show_error, parent=self)

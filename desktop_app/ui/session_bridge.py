@@ -16,10 +16,11 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from ..core.engine import LoadOptions
 from ..core.engine.contract import Engine
-from ..core.session import (AnswerFailed, AnswerFinished, AnswerStarted, AnswerText,
-                            ChatSession, ChatsChanged, ChatShown, EngineRestarting, ModelLoaded,
-                            ModelLoadFailed, ModelLoading, ModelQueued, ModelUnloaded, Notice,
-                            QuestionAdded, SessionEvent, StateChanged)
+from ..core.session import (AnswerFailed, AnswerFinished, AnswerRouted, AnswerStarted,
+                            AnswerText, ChatSession, ChatsChanged, ChatShown, EngineRestarting,
+                            EscalationSuggested, ModelLoaded, ModelLoadFailed, ModelLoading,
+                            ModelQueued, ModelUnloaded, Notice, QuestionAdded, SessionEvent,
+                            StateChanged)
 from .error_text import for_window
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ class SessionBridge(QObject):
     chat_shown = Signal(object)          # ChatShown
     question_added = Signal(object)      # QuestionAdded
     answer_started = Signal(object)      # AnswerStarted
+    answer_routed = Signal(object)       # AnswerRouted (of the open chat)
+    escalation_suggested = Signal(object)  # EscalationSuggested (of the open chat)
     text_ready = Signal(str)             # a batch of the open chat's streamed answer
     answer_finished = Signal(object)     # AnswerFinished
     answer_failed = Signal(object)       # AnswerFailed
@@ -101,6 +104,12 @@ class SessionBridge(QObject):
             self.question_added.emit(event)
         elif isinstance(event, AnswerStarted):
             self.answer_started.emit(event)
+        elif isinstance(event, AnswerRouted):
+            if here:
+                self.answer_routed.emit(event)
+        elif isinstance(event, EscalationSuggested):
+            if here:
+                self.escalation_suggested.emit(event)
         elif isinstance(event, AnswerFinished):
             self.answer_finished.emit(event)
             self.reply_finished.emit(event.finished)

@@ -35,6 +35,20 @@ def format_policy(policy: Policy, looked_for: str, unresolved: list[str]) -> str
         return (f"No policy: {where} does not exist, so nothing is managed.\n"
                 + format_values(policy))
     lines = [f"Policy file: {policy.file}", format_values(policy)]
+    if policy.escalation is not None:
+        lines.append(f"escalation (locked): {escalation_summary(policy.escalation)}")
     for problem in [*policy.problems, *unresolved]:
         lines.append(f"problem: {problem}")
     return "\n".join(lines)
+
+
+def escalation_summary(config) -> str:
+    """One line on where escalated answers go (an EscalationConfig, core/escalation)."""
+    if config.mode == "off":
+        return "off: no answer leaves this computer"
+    key = (f"key from ${config.api_key_env}" if config.api_key_env else
+           f"key from {config.api_key_file}" if config.api_key_file else "no key")
+    tasks = "every task" if config.tasks is None else ", ".join(config.tasks) or "no task"
+    return (f"{config.mode} mode, to {config.model or '(no model)'} at "
+            f"{config.endpoint or '(no endpoint)'}, {key}, tasks: {tasks}, automatic "
+            f"escalations at most {config.share_budget:.0%} of answers")

@@ -29,7 +29,8 @@ LOCKABLE_SETTINGS: dict[str, tuple[str, Any]] = {
 
 KEYS = ("version", "allowed_models", "model_dirs", "downloads_allowed", "hub_endpoint",
         "proxy", "ca_bundle", "default_preset", "presets_dir", "locked_settings",
-        "api_enabled", "api_interfaces", "api_origins")
+        "api_enabled", "api_interfaces", "api_origins", "escalation",
+        "documents_enabled", "documents_folders")
 
 DEFAULT_SOURCE = "default"
 RESTRICTED_SOURCE = "restricted: the policy file has problems"
@@ -62,6 +63,13 @@ class Policy:
     api_enabled: bool = True
     api_interfaces: tuple[str, ...] | None = None
     api_origins: tuple[str, ...] | None = None
+    # Escalation to the organization's bigger model (core/escalation): an EscalationConfig
+    # that locks it, or None when the person's settings decide.
+    escalation: Any = None
+    # Your own documents (core/documents): whether they may be used at all; the folders
+    # they may come from (None: any; a tuple: only files inside these).
+    documents_enabled: bool = True
+    documents_folders: tuple[Path, ...] | None = None
     file: Path | None = None                   # the file read; None when unmanaged
     problems: tuple[str, ...] = ()             # what was wrong with it, one sentence each
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -105,6 +113,10 @@ class Policy:
             "api_enabled": self.api_enabled,
             "api_interfaces": None if self.api_interfaces is None else list(self.api_interfaces),
             "api_origins": None if self.api_origins is None else list(self.api_origins),
+            "escalation": None if self.escalation is None else self.escalation.to_dict(),
+            "documents_enabled": self.documents_enabled,
+            "documents_folders": None if self.documents_folders is None
+            else [str(p) for p in self.documents_folders],
         }
 
     def describe(self) -> dict[str, Any]:

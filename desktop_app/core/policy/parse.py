@@ -78,6 +78,8 @@ def parse_policy(raw: Mapping[str, Any], path: Path) -> Policy:
         "presets_dir": reader.absolute_path("presets_dir"),
         "locked_settings": reader.locked_settings(),
         **reader.api_keys(),
+        "escalation": reader.escalation(),
+        **reader.documents_keys(),
     }
     reader.check_version_and_keys()
     if reader.network_broken:
@@ -85,7 +87,7 @@ def parse_policy(raw: Mapping[str, Any], path: Path) -> Policy:
         reader.sources["downloads_allowed"] = RESTRICTED_SOURCE
     if reader.problems:
         for key, restrictive in (("allowed_models", ()), ("downloads_allowed", False),
-                                 ("api_enabled", False)):
+                                 ("api_enabled", False), ("documents_enabled", False)):
             if key not in raw:
                 values[key] = restrictive
                 reader.sources[key] = RESTRICTED_SOURCE
@@ -261,6 +263,47 @@ class _Reader:
                 else:
                     kept.append(good)
             values[key] = tuple(kept)
+        return values
+
+    def escalation(self) -> Any:
+        """Escalation to the bigger model (core/escalation), locked; a bad object turns
+        escalation off (still locked) until it is fixed."""
+        from ..escalation.config import EscalationConfig, EscalationConfigError
+
+        if not self._present("escalation"):
+            return None
+        try:
+            return EscalationConfig.from_dict(self.raw["escalation"], source="policy",
+                                              locked=True)
+        except EscalationConfigError as exc:
+            self._problem("escalation", f"{exc}; escalation is off until it is fixed")
+            self.sources["escalation"] = RESTRICTED_SOURCE
+            return EscalationConfig(source="policy", locked=True)
+
+    def documents_keys(self) -> dict[str, Any]:
+        """Your own documents (core/documents): on/off, and the folders they may come from."""
+        values: dict[str, Any] = {}
+        if self._present("documents_enabled"):
+            value = self.raw["documents_enabled"]
+            values["documents_enabled"] = value if isinstance(value, bool) else False
+            if not isinstance(value, bool):
+                self._problem("documents_enabled", f"must be true or false, not {value!r}; "
+                              "documents are off until it is fixed")
+                self.sources["documents_enabled"] = RESTRICTED_SOURCE
+        if self._present("documents_folders"):
+            items = self.raw["documents_folders"]
+            if items is not None and not isinstance(items, list):
+                self._problem("documents_folders", "must be a list of absolute folder paths; "
+                              "no folder is allowed until it is fixed")
+                items = []
+            kept = []
+            for item in items or []:
+                if isinstance(item, str) and _is_absolute(item):
+                    kept.append(Path(item))
+                else:
+                    self._problem("documents_folders", f"{item!r} is not an absolute folder "
+                                  "path; it was left out")
+            values["documents_folders"] = None if items is None else tuple(kept)
         return values
 
 

@@ -41,6 +41,7 @@ class Answer:
     engine: Any = None                     # the bigger model's engine; None: the session's
     routed: Any = None                     # auto.Routed, once known
     assessment: Any = None                 # the port's assessment of a local answer
+    before_reasons: tuple[str, ...] = ()   # why it could have gone to the bigger model first
     stop_requested: bool = False
     handle: Generation | None = None
     parts: list[str] = field(default_factory=list)

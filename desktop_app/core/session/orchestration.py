@@ -91,6 +91,16 @@ class Orchestration:
                                            automatic=automatic))
 
     @property
+    def escalation_mode(self) -> str:
+        """"off", "ask" or "auto": whether "Ask the bigger model" can be offered."""
+        return self._escalation.mode if self._escalation is not None else "off"
+
+    @property
+    def routes_per_message(self) -> bool:
+        """Auto is set up: "Answer as …" can offer the other tasks."""
+        return self._auto is not None
+
+    @property
     def keep_local(self) -> bool:
         """The chat is marked "Keep on this computer" (never sent to another model)."""
         if self.chat_id is None:
@@ -191,12 +201,44 @@ class Orchestration:
             self._set_request(answer, plan.preset)
             answer.routed = Routed(plan.preset.id, plan.preset.name, self._model_name(),
                                    reason=plan.reason or "chosen by you")
-        else:
+        if not plan.remote:
+            self._check_before(answer, plan.preset or (
+                self._preset_for(answer.routed.preset_id) if answer.routed else self.preset))
+        if answer.routed is None:
             return
         answer.row = self._writer.save(answer, content="", status="partial",
                                        model=answer.routed.model,
                                        preset_id=answer.routed.preset_id)
         self._emit(AnswerRouted(answer.chat_id, answer.row.id, answer.routed))
+
+    def _check_before(self, answer, preset: Preset | None) -> None:
+        """Before a local answer: a request that cannot fit the local model's context, or
+        a task that always goes to the bigger model, goes there now in "auto" mode (when
+        the rules allow); otherwise the reasons are offered after the local answer."""
+        port = self._escalation
+        if port is None or port.mode == "off" or self.model is None:
+            return
+        reply = answer.params.max_tokens if answer.params else 0
+        verdict = port.before(answer.messages or [], context_size=self.model.context_size,
+                              reply_tokens=min(reply, self.model.context_size // 4),
+                              preset=preset)
+        if not verdict.weak:
+            return
+        answer.before_reasons = tuple(verdict.reasons)
+        if port.mode != "auto" or port.refusal(preset_id=preset.id if preset else None,
+                                               keep_local=self.keep_local, automatic=True):
+            return
+        try:
+            answer.engine = port.engine()
+        except ScalpelError as exc:
+            log.info("no escalation before answering: %s", exc)
+            return
+        reason = "; ".join(verdict.reasons)
+        answer.plan = Plan(preset=preset, remote=True, reason=reason, automatic=True)
+        answer.routed = Routed(preset.id if preset else "general",
+                               preset.name if preset else "General chat", port.model,
+                               where="remote", step="escalation", reason=reason,
+                               escalation_reason=reason)
 
     def _set_request(self, answer, preset: Preset | None) -> None:
         if preset is None:
@@ -265,10 +307,11 @@ class Orchestration:
                         reason=answer.plan.reason if remote else None, chat_id=answer.chat_id)
         except Exception:  # noqa: BLE001 - the log never stops an answer
             log.exception("could not record where the answer came from")
-        weak = getattr(answer, "assessment", None)
-        if remote or finished.reason == "cancelled" or weak is None or not weak.weak:
+        weak = answer.assessment
+        reasons = (*answer.before_reasons, *(weak.reasons if weak is not None else ()))
+        if remote or finished.reason == "cancelled" or not reasons:
             return
-        reason = "the local answer looked weak: " + ", ".join(weak.reasons)
+        reason = "the local answer looked weak: " + ", ".join(reasons)
         if port.mode == "auto" and not port.refusal(
                 preset_id=answer.routed.preset_id if answer.routed else self._preset_id,
                 keep_local=self.keep_local, automatic=True):
@@ -278,7 +321,7 @@ class Orchestration:
             except ScalpelError as exc:
                 log.info("no automatic escalation: %s", exc)
         if port.mode in ("ask", "auto"):
-            self._emit(EscalationSuggested(answer.chat_id, shown_id, tuple(weak.reasons)))
+            self._emit(EscalationSuggested(answer.chat_id, shown_id, tuple(reasons)))
 
 
 def _estimate_tokens(messages: list[Message] | None) -> int:
