@@ -138,7 +138,7 @@ def test_escalation_is_checked_as_typed_and_saved_as_one_object(dialog, services
     assert (saved["mode"], saved["endpoint"], saved["model"], saved["api_key_env"],
             saved["share_budget"], saved["tasks"]) == (
         "ask", "https://llm.example/v1", "qwen2.5-72b", "SCALPEL_LLM_KEY", 0.1, None)
-    assert "Applies when Scalpel next starts: escalation" in window.status.text()
+    assert "Applied now: escalation" in window.status.text()   # the window hands it over
 
 
 def test_escalation_set_by_the_policy_is_greyed(dialog, scalpel_home, tmp_path, write_policy):

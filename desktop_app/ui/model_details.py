@@ -20,8 +20,10 @@ def detail_rows(info: ModelInfo, loaded: list[str]) -> list[tuple[str, str]]:
         ("Quantization", info.quantization),
         ("File size", format_size(info.file_size)),
         ("Context", f"{info.context_size:,} tokens{trained}"),
-        ("CPU threads", str(info.n_threads)),
-        ("GPU layers", "none (CPU only)" if info.n_gpu_layers == 0 else str(info.n_gpu_layers)),
+        ("CPU threads", str(info.n_threads) + (f" ({info.threads_reason})"
+                                               if info.threads_reason else "")),
+        ("GPU layers", info.offload or ("none (CPU only)" if info.n_gpu_layers == 0
+                                        else str(info.n_gpu_layers))),
         ("Chat template", info.chat_template),
         ("Load time", f"{info.load_seconds:.2f} s"),
         ("Kept loaded", ", ".join(loaded) or info.name),
@@ -29,11 +31,12 @@ def detail_rows(info: ModelInfo, loaded: list[str]) -> list[tuple[str, str]]:
 
 
 class ModelDetailsDialog(QDialog):
-    def __init__(self, info: ModelInfo, loaded: list[str], parent: QWidget | None = None) -> None:
+    def __init__(self, info: ModelInfo, loaded: list[str], parent: QWidget | None = None, *,
+                 extra_rows: list[tuple[str, str]] = ()) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Model details — {info.name}")
         form = QFormLayout()
-        self.rows = detail_rows(info, loaded)
+        self.rows = detail_rows(info, loaded) + list(extra_rows)
         for label, value in self.rows:
             field = plain_label(value)  # the values come from the model's file
             field.setWordWrap(True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import logging
 
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QMenu, QPlainTextEdit,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -94,10 +95,12 @@ class OriginsDialog(QDialog):
         self.resize(620, 480)
 
 
-class OrchestrationUi:
+class OrchestrationUi(QObject):
     """Wires the window to the session's orchestration (installed by ``install``)."""
+    _escalation_changed = Signal()
 
     def __init__(self, window, services) -> None:
+        super().__init__(window)
         self._window, self._services = window, services
         self.chat = window.chat
         self.chat.presets_for_answer_as = services.presets.list
@@ -119,6 +122,18 @@ class OrchestrationUi:
             menu.addAction(self.origins_action)
         self.dialog: QDialog | None = None
         self._sync_keep_local()
+        unsubscribe = services.settings_service.subscribe(self._settings_changed)
+        window.destroyed.connect(lambda *_: unsubscribe())
+        self._escalation_changed.connect(self._apply_escalation)
+
+    # -- a changed escalation setting -------------------------------------------------------
+    def _settings_changed(self, names: frozenset[str]) -> None:
+        if "escalation" in names:
+            self._escalation_changed.emit()   # to the GUI thread, whichever thread saved
+
+    def _apply_escalation(self) -> None:
+        self.chat.session.set_escalation(self._services.escalation_port())
+        self.chat.render()   # "Ask the bigger model" appears or goes
 
     # -- consent --------------------------------------------------------------------
     def ask_consent(self, needed: ConsentNeededError) -> bool:

@@ -52,7 +52,13 @@ class WindowDialogs:
         if self.chat.model is None:
             self.show_error("No model is loaded yet.")
             return None
-        dialog = ModelDetailsDialog(self.chat.model, self.bridge.loaded_models, self)
+        from .answer_signals import orchestration_rows
+
+        last = next((m.stats for m in reversed(self.chat.path)
+                     if m.role == "assistant" and m.stats), None)
+        extra = orchestration_rows(last, self._services.escalation().describe())
+        dialog = ModelDetailsDialog(self.chat.model, self.bridge.loaded_models, self,
+                                    extra_rows=extra)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog

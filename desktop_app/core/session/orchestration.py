@@ -90,6 +90,14 @@ class Orchestration:
         return self._again(answer_id, Plan(preset=preset, remote=True, reason=reason,
                                            automatic=automatic))
 
+    def set_escalation(self, port: EscalationPort | None) -> None:
+        """A new escalation set-up (the settings changed): used from the next answer."""
+        with self._lock:
+            old, self._escalation = self._escalation, port
+        close = getattr(old, "close", None)
+        if close is not None and old is not port:
+            self._jobs.submit(close)   # after any answer still using it
+
     @property
     def escalation_mode(self) -> str:
         """"off", "ask" or "auto": whether "Ask the bigger model" can be offered."""

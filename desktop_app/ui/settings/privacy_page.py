@@ -11,11 +11,12 @@ from PySide6.QtWidgets import QCheckBox, QMessageBox, QPushButton
 from ...core.errors import ScalpelError
 from ...core.logs import log_file
 from .escalation_section import EscalationSection
-from .fields import LOCKED_TEXT
+from .fields import LOCKED_TEXT, NOW
 from .page import SettingsPage, info
 
-# The session takes its escalation settings when it is made (Services.new_session).
-ESCALATION_APPLIES = "when Scalpel next starts"
+# The window hands the session a new escalation port when the setting changes
+# (ui/orchestration_ui.py), so it applies from the next answer.
+ESCALATION_APPLIES = NOW
 
 
 def _documents_index(paths) -> str | None:
