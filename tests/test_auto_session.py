@@ -277,3 +277,23 @@ def test_in_ask_mode_a_request_too_big_is_answered_locally_then_offered(
     session.send("Summarize this long report: ...")
     seen = recorder.until(EscalationSuggested)
     assert engine.requests and seen[-1].reasons == ("it does not fit the local context",)
+
+
+def test_an_installed_embedding_model_compares_the_examples(services, smollm2_path):
+    """With an embedding model set, the examples step embeds through the engine (the fake
+    engine's hashed bags of words stand in for a real model's vectors here)."""
+    from desktop_app.core.session.auto import auto_task_from
+
+    services.update_settings(embedding_model=str(smollm2_path))
+    engine = FakeEngine()
+    calls = []
+    real_embed = engine.embed
+    engine.embed = lambda texts, model=None: (calls.append((model, len(texts)))
+                                              or real_embed(texts, model=model))
+    auto = auto_task_from(services, engine)
+    preset, decision = auto.choose("What is the capital of Peru?")
+    assert calls[0][0] == str(smollm2_path) and calls[0][1] > 50   # every example, once
+    assert calls[1:] == [(str(smollm2_path), 1)]                   # then the message
+    assert decision.step in ("examples", "default") and preset is not None
+    auto.choose("Who painted the Mona Lisa?")
+    assert len(calls) == 3

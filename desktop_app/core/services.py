@@ -158,7 +158,8 @@ class Services:
 
         return ChatSession(store or self.chat_store, engine, preset_for=self.presets.get,
                            default_params=self.default_generation_params,
-                           auto=auto_task_from(self), escalation=self.escalation_port())
+                           auto=auto_task_from(self, engine),
+                           escalation=self.escalation_port())
 
     @cached_property
     def usage_log(self) -> "UsageLog":

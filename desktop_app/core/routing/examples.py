@@ -3,10 +3,10 @@
 The step compares a message with every candidate's examples through an ``Embedder``
 (texts -> vectors) and scores a preset by its closest examples. An embedding model
 (``Engine.embed`` in the engine process, with the ``embedding_model`` setting) is the
-intended embedder; wiring it in belongs to the Auto task's integration, so
-``LexicalEmbedder`` is the one used today: TF-IDF
-over words and word beginnings, fitted on the examples, in pure Python. It is a lexical
-fallback, not an embedding model: it matches shared words, not meaning.
+embedder when one is installed (``EngineEmbedder``, wired by core/session/auto.py);
+without one, ``LexicalEmbedder``: TF-IDF over words and word beginnings, fitted on the
+examples, in pure Python. It is a lexical fallback, not an embedding model: it matches
+shared words, not meaning.
 """
 
 from __future__ import annotations
@@ -84,6 +84,26 @@ class LexicalEmbedder:
         return {t: v / norm for t, v in vector.items()} if norm else {}
 
 
+class EngineEmbedder:
+    """An embedding model through ``Engine.embed`` (llama.cpp in the engine process): the
+    examples step's embedder when one is installed. ``decide_at`` is higher than the
+    lexical one's, since dense vectors of unrelated texts still have a sizeable cosine."""
+
+    decide_at = 0.5
+
+    def __init__(self, engine, model: str, *, name: str, query_prefix: str = "",
+                 document_prefix: str = "") -> None:
+        self._engine, self._model = engine, model
+        self.name = f"the embedding model {name}"
+        self._query, self._document = query_prefix, document_prefix
+        self._documents = True   # the first call embeds the examples
+
+    def embed(self, texts: Sequence[str]) -> list[Vector]:
+        prefix = self._document if self._documents else self._query
+        self._documents = False
+        return self._engine.embed([prefix + t for t in texts], model=self._model)
+
+
 class ExampleStep:
     name = "examples"
 
@@ -99,7 +119,8 @@ class ExampleStep:
             for example in c.routing.examples:
                 self._examples.append((c.preset_id, example, vectors[position]))
                 position += 1
-        self.decide_at, self.margin = decide_at, margin
+        self.decide_at = getattr(self.embedder, "decide_at", decide_at)
+        self.margin = margin
 
     def scores(self, text: str) -> dict[str, tuple[float, str]]:
         """Each candidate's score (mean of its closest examples) and its closest example."""

@@ -110,9 +110,10 @@ def is_auto(preset: Preset | None) -> bool:
     return preset is not None and preset.id == AUTO_PRESET_ID
 
 
-def auto_task_from(services) -> AutoTask:
-    """Auto over a process's Services: the presets that opt in, the cheap routing steps,
-    and each preset's preferred installed model with its load options."""
+def auto_task_from(services, engine=None) -> AutoTask:
+    """Auto over a process's Services: the presets that opt in, the cheap routing steps
+    (the examples compared through the installed embedding model on ``engine``, if there
+    is one, else lexically), and each preset's preferred installed model."""
     from ..routing import Router
     from ..task_models import choose_model_for
 
@@ -122,8 +123,17 @@ def auto_task_from(services) -> AutoTask:
         presets = services.presets.list()
         key = tuple((p.id, id(p)) for p in presets)
         if cache.get("key") != key:   # presets saved or reloaded: a new router
-            cache["key"], cache["router"] = key, Router(presets)
+            cache["key"], cache["router"] = key, _router(presets)
         return cache["router"].route(text, use_model=False)
+
+    def _router(presets) -> Router:
+        embedder = _embedder(services, engine)
+        if embedder is not None:
+            try:
+                return Router(presets, embedder=embedder)
+            except Exception as exc:  # noqa: BLE001 - a broken embedding model: lexical
+                log.warning("routing without the embedding model (%s)", exc)
+        return Router(presets)
 
     def model_for(preset: Preset) -> ModelTarget | None:
         choice = choose_model_for(preset, services.usable_models(), services.catalog)
@@ -133,3 +143,18 @@ def auto_task_from(services) -> AutoTask:
                            choice.ref.name)
 
     return AutoTask(route=route, preset_for=services.presets.get, model_for=model_for)
+
+
+def _embedder(services, engine):
+    """The installed embedding model as the examples step's embedder (None: lexical)."""
+    if engine is None:
+        return None
+    from ..routing.examples import EngineEmbedder
+
+    ref = services.embedding_model()
+    if ref is None:
+        return None
+    entry = services.catalog.get(ref.id)
+    return EngineEmbedder(engine, str(ref.path), name=ref.name,
+                          query_prefix=getattr(entry, "query_prefix", None) or "",
+                          document_prefix=getattr(entry, "document_prefix", None) or "")
