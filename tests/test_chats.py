@@ -29,7 +29,7 @@ def add(store, chat, parent, role, text, **kw):
 
 
 def test_a_new_database_gets_every_migration_and_wal(store):
-    assert store.schema_version == LATEST_VERSION == 3
+    assert store.schema_version == LATEST_VERSION == 4
     with sqlite3.connect(store.file) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

@@ -276,7 +276,7 @@ def test_a_whole_session_makes_no_network_request(tmp_path, scalpel_home, smollm
     assert result.returncode == 0 and lines, result.stderr[-3000:]
     outcome = json.loads(lines[-1].split(" ", 1)[1])
     assert "error" not in outcome, outcome["error"]
-    assert outcome["presets"] == ["general", "summarize"]
+    assert outcome["presets"] == ["auto", "summarize"]   # Auto first, as on a new install
     assert len(outcome["replies"]) == 2 and all(r.strip() for r in outcome["replies"]), outcome
     records = guard_records(log)
     session_pid = next(pid for pid, entries in records.items()
@@ -291,4 +291,49 @@ def test_the_cli_chat_makes_no_network_request(tmp_path, scalpel_home, smollm2_p
     assert result.returncode == 0 and result.stdout.strip(), result.stderr[-3000:]
     records = guard_records(log)
     assert records, "the guard did not run"
+    assert_offline(records, *records)
+
+
+# Escalation off by default: services, an engine process, a session that answers, the
+# escalation config resolved and every check that could lead to the bigger model.
+ESCALATION_OFF = textwrap.dedent("""
+    import json, sys
+    from desktop_app.core.escalation import (UsageLog, decide, remote_engine_for,
+                                             resolve_escalation)
+    from desktop_app.core.paths import Paths
+    from desktop_app.core.services import build_services
+
+    services = build_services(Paths.from_environment())
+    engine = services.new_engine_process()
+    engine.load(sys.argv[1], services.load_options(), name="SmolLM2")
+    session = services.new_session(engine)
+    assert session.send("Say hi"), "the session refused the message"
+    assert session.wait_idle(120), "no answer"
+    config = resolve_escalation(services.policy, services.settings)
+    remote = remote_engine_for(config, services.policy)
+    allowed = decide(config, preset_id="general", asked=True)
+    usage = UsageLog(services.paths.usage_log_file).summary(30)
+    session.close()
+    engine.unload()
+    print("ESCALATION " + json.dumps({"mode": config.mode, "source": config.source,
+                                      "remote": remote is not None, "allowed": allowed.allowed,
+                                      "engine_pid": engine.pid,
+                                      "history": len(session.history)}))
+""")
+
+
+def test_escalation_off_by_default_makes_no_network_request(tmp_path, scalpel_home,
+                                                            smollm2_path):
+    env, log = guarded_env(tmp_path, scalpel_home)
+    result = run_python(["-c", ESCALATION_OFF, str(smollm2_path)], env, timeout=300)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("ESCALATION ")]
+    assert result.returncode == 0 and lines, result.stderr[-3000:]
+    outcome = json.loads(lines[-1].split(" ", 1)[1])
+    assert outcome["mode"] == "off" and outcome["source"] == "default", outcome
+    assert not outcome["remote"] and not outcome["allowed"] and outcome["history"] == 2
+    for args in (["route", "--json", "Summarize this: " + "words " * 4000], ["route", "stats"]):
+        routed = run_python(["-m", "desktop_app", *args], env)
+        assert routed.returncode == 0, routed.stderr[-3000:]
+    records = guard_records(log)
+    assert len(records) >= 4, records   # the script, its engine process, two commands
     assert_offline(records, *records)

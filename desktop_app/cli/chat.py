@@ -43,6 +43,9 @@ def add_chat_arguments(chat: argparse.ArgumentParser) -> None:
     chat.add_argument("--json", action="store_true", help="print the reply's stats as JSON at the end")
     chat.add_argument("--no-save", action="store_true",
                       help="keep this chat out of the chat history (for scripts)")
+    chat.add_argument("--docs", action="append", metavar="COLLECTION", default=[],
+                      help="answer from this document collection (scalpel docs add); "
+                           "repeat for several")
     chat.add_argument("--escalate", action="store_true",
                       help="ask the organization's bigger model directly (when escalation "
                            "is set up and allowed)")
@@ -69,6 +72,9 @@ def run_chat(args: argparse.Namespace, services: Services, *, model: str | None)
         if store is None and services.chat_store_opening and services.chat_store_opening.problem:
             print(f"scalpel: note: {services.chat_store_opening.problem}", file=sys.stderr)
         session.set_preset(_terminal_preset(args, services, preset))
+        if args.docs:
+            _check_collections(services, args.docs)
+            session.set_documents(args.docs)
         terminal = _Terminal(session)
         if args.prompt is not None:
             finished = terminal.answer(args.prompt, remote=args.escalate)
@@ -168,7 +174,24 @@ def answer_origin(message: StoredMessage | None, model_name: str) -> dict:
             "answered_by": {"model": routed.model if routed else model_name,
                             "where": routed.where if routed else "local"},
             "escalation_reason": routed.escalation_reason if routed else None,
-            "assessment": stats.get("assessment")}
+            "assessment": stats.get("assessment"),
+            **({"grounding": (stats.get("grounding") or {}).get("mode"),
+                "sources": (stats.get("grounding") or {}).get("sources", [])}
+               if "grounding" in stats else {})}
+
+
+def _check_collections(services: Services, names: list[str]) -> None:
+    from ..core.documents.allowed import documents_refusal
+
+    refusal = documents_refusal(services.policy)
+    if refusal:
+        raise ScalpelError(refusal)
+    known = {info.name for info in services.documents_store.collections()}
+    missing = [name for name in names if name not in known]
+    if missing:
+        listed = ", ".join(sorted(known)) or "none yet"
+        raise UsageError(f"no document collection named {', '.join(missing)} (known: "
+                         f"{listed}); add one with: scalpel docs add FOLDER --collection NAME")
 
 
 def _consent(needed: ConsentNeededError) -> bool:

@@ -37,6 +37,8 @@ from .settings_service import SettingsService
 if TYPE_CHECKING:
     from .engine.contract import Engine
     from .engine.llama_engine import LlamaEngine
+    from .documents import IndexStore
+    from .documents.session_port import SessionDocuments
     from .escalation.config import EscalationConfig
     from .escalation.session_port import SessionEscalation
     from .escalation.usage_log import UsageLog
@@ -159,7 +161,24 @@ class Services:
         return ChatSession(store or self.chat_store, engine, preset_for=self.presets.get,
                            default_params=self.default_generation_params,
                            auto=auto_task_from(self, engine),
-                           escalation=self.escalation_port())
+                           escalation=self.escalation_port(),
+                           documents=self.documents_port(engine))
+
+    @cached_property
+    def documents_store(self) -> "IndexStore":
+        """The index of the person's documents (shared by the window, chats and CLI)."""
+        from .documents import IndexStore
+
+        return IndexStore.open(self.paths)
+
+    def documents_port(self, engine: "Engine | None" = None) -> "SessionDocuments":
+        """Documents for one session; query embeddings run on ``engine``."""
+        from .documents.allowed import documents_refusal
+        from .documents.session_port import SessionDocuments
+
+        return SessionDocuments(self.documents_store, engine=engine,
+                                resolve=self.models.resolve, catalog=self.catalog,
+                                refusal=lambda: documents_refusal(self.policy))
 
     @cached_property
     def usage_log(self) -> "UsageLog":

@@ -21,11 +21,11 @@ from .wal_file import SQLITE_MAGIC, committed_pages
 
 # the accepted value types per column (None, int, float, str, bytes), one tuple per
 # column count a table's rows may have: a column added by a migration (chats.keep_local,
-# version 3) is in the rows written since, not in older ones
+# version 3; chats.documents, version 4) is in the rows written since, not in older ones
 _TEXT, _OPT_TEXT, _NUM = (str,), (str, type(None)), (int, float)
 _CHATS = ((type(None),), _TEXT, _OPT_TEXT, _OPT_TEXT, _NUM, _NUM, (int, type(None)))
 SHAPES = {
-    "chats": (_CHATS, (*_CHATS, (int,))),
+    "chats": (_CHATS, (*_CHATS, (int,)), (*_CHATS, (int,), _OPT_TEXT)),
     "messages": (((type(None),), (int,), (int, type(None)), _TEXT, _TEXT, _OPT_TEXT,
                   _OPT_TEXT, _OPT_TEXT, _TEXT, _NUM, (*_NUM, type(None))),),
 }

@@ -139,13 +139,14 @@ def _write(target: ChatStore, chats: list[tuple], messages: list[tuple],
         for row in chats:
             chat = dict(zip(_CHAT_COLUMNS, row))
             if isinstance(chat["id"], int):
-                keep_local = row[len(_CHAT_COLUMNS)] if len(row) > len(_CHAT_COLUMNS) else 0
+                extra = row[len(_CHAT_COLUMNS):]   # keep_local (v3), documents (v4)
                 db.execute("INSERT INTO chats (id, title, preset_id, model, created_at, "
-                           "updated_at, keep_local) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           "updated_at, keep_local, documents) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            (chat["id"], _text(chat["title"]) or "Recovered chat",
                             _text(chat["preset_id"]), _text(chat["model"]),
                             _number(chat["created_at"]), _number(chat["updated_at"]),
-                            1 if keep_local else 0))
+                            1 if extra[:1] and extra[0] else 0,
+                            _text(extra[1]) if len(extra) > 1 else None))
                 leaves[chat["id"]] = chat["current_leaf_id"]
         ids: set[int] = set()
         for row in messages:
@@ -179,13 +180,15 @@ def _write(target: ChatStore, chats: list[tuple], messages: list[tuple],
 
 
 def _chat_columns(db: sqlite3.Connection) -> tuple[str, ...]:
-    """The chats columns to read: with ``keep_local`` when the file has it (version 3),
-    so a chat kept on this computer stays kept after a salvage."""
+    """The chats columns to read: with ``keep_local`` (version 3) and ``documents``
+    (version 4) when the file has them, so a chat kept on this computer stays kept, and
+    keeps its documents, after a salvage."""
     try:
         names = {row[1] for row in db.execute("PRAGMA table_info(chats)")}
     except sqlite3.DatabaseError:
         names = set()
-    return (*_CHAT_COLUMNS, "keep_local") if "keep_local" in names else _CHAT_COLUMNS
+    added = tuple(name for name in ("keep_local", "documents") if name in names)
+    return (*_CHAT_COLUMNS, *added) if added[:1] == ("keep_local",) else _CHAT_COLUMNS
 
 
 def read_rows(db: sqlite3.Connection, table: str,

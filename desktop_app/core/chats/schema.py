@@ -59,6 +59,9 @@ INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
     (3, """
 ALTER TABLE chats ADD COLUMN keep_local INTEGER NOT NULL DEFAULT 0;
 """),
+    (4, """
+ALTER TABLE chats ADD COLUMN documents TEXT;
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

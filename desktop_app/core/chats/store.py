@@ -178,6 +178,20 @@ class ChatStore:
         rows = self._read("SELECT keep_local FROM chats WHERE id = ?", (chat_id,))
         return bool(rows and rows[0][0])
 
+    def set_chat_documents(self, chat_id: int, names: list[str]) -> None:
+        """The document collections a chat answers from (core/documents)."""
+        with self._write() as db:
+            db.execute("UPDATE chats SET documents = ? WHERE id = ?",
+                       (json.dumps(list(names)) if names else None, chat_id))
+
+    def chat_documents(self, chat_id: int) -> list[str]:
+        rows = self._read("SELECT documents FROM chats WHERE id = ?", (chat_id,))
+        try:
+            names = json.loads(rows[0][0]) if rows and rows[0][0] else []
+        except ValueError:
+            return []
+        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
     def delete_chat(self, chat_id: int) -> None:
         with self._write() as db:
             db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))

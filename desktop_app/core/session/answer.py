@@ -42,6 +42,8 @@ class Answer:
     routed: Any = None                     # auto.Routed, once known
     assessment: Any = None                 # the port's assessment of a local answer
     before_reasons: tuple[str, ...] = ()   # why it could have gone to the bigger model first
+    documents: tuple[str, ...] = ()        # the collections it answers from (documents.py)
+    grounding: dict | None = None          # its mode and sources, once grounded
     stop_requested: bool = False
     handle: Generation | None = None
     parts: list[str] = field(default_factory=list)

@@ -45,6 +45,7 @@ class Answering:
                 if self._keep_new_chat_local:
                     self.store.set_keep_local(self.chat_id, True)
                     self._keep_new_chat_local = False
+                self._remember_new_chat_documents()
             if replacing is None:
                 parent = self.path[-1].id if self.path else None
             else:
@@ -102,7 +103,8 @@ class Answering:
             raise
         answer = Answer(chat_id=self.chat_id, row=row, messages=messages, params=params,
                         question=question, created_chat=created,
-                        leaf_before=leaf_before, history=history, plan=plan)
+                        leaf_before=leaf_before, history=history, plan=plan,
+                        documents=() if plan.remote else self.documents)
         self._leaf = row.id
         self._answer = answer
         siblings = self.store.siblings(row.id)

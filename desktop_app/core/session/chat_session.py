@@ -28,6 +28,7 @@ from ..presets import Preset
 from .answer import Answer, AnswerWriter
 from .answering import BUSY, Answering
 from .auto import AutoTask
+from .documents import DocumentAnswers, DocumentsPort
 from .events import (ChatsChanged, ChatShown, EngineRestarting, SessionEvent, SessionState,
                      StateChanged)
 from .jobs import JobThread
@@ -36,12 +37,13 @@ from .orchestration import EscalationPort, Orchestration
 
 log = logging.getLogger(__name__)
 
-class ChatSession(Answering, ModelControl, Orchestration):
+class ChatSession(Answering, ModelControl, Orchestration, DocumentAnswers):
     def __init__(self, store: ChatStore, engine: Engine, *,
                  preset_for: Callable[[str | None], Preset | None],
                  default_params: Callable[[], GenerationParams] = GenerationParams,
                  save_interval_s: float = 1.0, auto: AutoTask | None = None,
-                 escalation: EscalationPort | None = None) -> None:
+                 escalation: EscalationPort | None = None,
+                 documents: DocumentsPort | None = None) -> None:
         self.store = store
         self.engine = engine
         self._preset_for = preset_for
@@ -64,6 +66,8 @@ class ChatSession(Answering, ModelControl, Orchestration):
         self._escalation = escalation        # the bigger model, its rules and log
         self._consented: set[int | None] = set()  # chats whose sending the person saw
         self._keep_new_chat_local = False
+        self._documents = documents          # grounding on the person's files
+        self._new_chat_documents: tuple[str, ...] = ()
         engine.on_restart = lambda name: self._emit(EngineRestarting(name))
 
     # -- subscribers -----------------------------------------------------------------

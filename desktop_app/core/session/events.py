@@ -90,6 +90,14 @@ class AnswerRouted:
 
 
 @dataclass(frozen=True)
+class AnswerProgress:
+    """What a long answer is doing before its text streams ("Reading part 2 of 5…")."""
+    chat_id: int
+    message_id: int
+    text: str
+
+
+@dataclass(frozen=True)
 class EscalationSuggested:
     """A local answer looks weak (``reasons``); asking the bigger model may help."""
     chat_id: int
@@ -144,6 +152,7 @@ class Notice:
 
 
 SessionEvent = Union[StateChanged, ChatShown, QuestionAdded, AnswerStarted, AnswerText,
-                     AnswerRouted, EscalationSuggested, AnswerFinished, AnswerFailed,
+                     AnswerRouted, AnswerProgress, EscalationSuggested, AnswerFinished,
+                     AnswerFailed,
                      ModelLoading, ModelLoaded, ModelLoadFailed, ModelQueued, ModelUnloaded,
                      EngineRestarting, ChatsChanged, Notice]

@@ -171,6 +171,8 @@ class Orchestration:
         """Raise EscalationRefusedError or ConsentNeededError, or remember the consent."""
         port = self._escalation
         refusal = ("Asking a bigger model is not set up on this computer." if port is None
+                   else "This chat answers from your documents, which never leave this "
+                        "computer." if self.documents
                    else port.refusal(preset_id=preset.id if preset else None,
                                      keep_local=self.keep_local, automatic=automatic))
         if refusal:
@@ -210,6 +212,8 @@ class Orchestration:
             answer.routed = Routed(plan.preset.id, plan.preset.name, self._model_name(),
                                    reason=plan.reason or "chosen by you")
         if not plan.remote:
+            self._ground(answer)
+        if not plan.remote and not answer.documents:
             self._check_before(answer, plan.preset or (
                 self._preset_for(answer.routed.preset_id) if answer.routed else self.preset))
         if answer.routed is None:
@@ -291,6 +295,8 @@ class Orchestration:
         notes: dict[str, Any] = {}
         if answer.routed is not None:
             notes["routed"] = answer.routed.to_dict()
+        if answer.grounding is not None:
+            notes["grounding"] = answer.grounding
         if self._escalation is not None and answer.engine is None:
             try:
                 answer.assessment = self._escalation.assess(finished, text)
@@ -317,7 +323,7 @@ class Orchestration:
             log.exception("could not record where the answer came from")
         weak = answer.assessment
         reasons = (*answer.before_reasons, *(weak.reasons if weak is not None else ()))
-        if remote or finished.reason == "cancelled" or not reasons:
+        if remote or finished.reason == "cancelled" or not reasons or answer.documents:
             return
         reason = "the local answer looked weak: " + ", ".join(reasons)
         if port.mode == "auto" and not port.refusal(
