@@ -20,6 +20,7 @@ from ..core.errors import ExitCode, InsufficientMemoryError, ScalpelError, Usage
 from ..core.paths import Paths
 from ..core.services import Services, build_services
 from .chat import add_chat_arguments
+from .docs import add_docs_commands, run_docs_command
 from .models import add_model_commands, run_models_command
 from .policy import add_policy_commands, run_policy_command
 from .presets import add_preset_commands, run_presets_command
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     presets = commands.add_parser("presets", help="list the task presets or show one")
     add_preset_commands(presets)
+
+    docs = commands.add_parser("docs", help="your own documents: add, list, remove, rescan, search")
+    add_docs_commands(docs)
 
     policy = commands.add_parser("policy", help="the organization's policy: show it, check a file")
     add_policy_commands(policy)
@@ -148,6 +152,8 @@ def _dispatch(args: argparse.Namespace, services: Services) -> int:
         return run_presets_command(args, services)
     if args.command == "policy":
         return run_policy_command(args, services)
+    if args.command == "docs":
+        return run_docs_command(args, services)
     if args.command == "route":
         from .route import run_route
 
