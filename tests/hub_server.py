@@ -6,6 +6,8 @@ sha256, ``X-Linked-Size``, ``Content-Length``, Range), the tree listing at
 ``/api/models/<repo>/tree/<rev>``, and the Hub's error codes. Faults can be
 switched on per test: drop the connection, stall, corrupt a byte, ignore
 Range, answer 401/404, throttle. It counts the body bytes it sent.
+The model search (``/api/models?search=&filter=gguf&sort=downloads``) answers
+from the hosted repos, with the downloads and tags set by ``describe_repo``.
 
 Run it by hand for the benchmark or a manual check:
 ``python tests/hub_server.py PATH_TO_GGUF`` (serves it as ``local/models``).
@@ -20,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -52,6 +54,7 @@ class FakeHub:
     faults: Faults = field(default_factory=Faults)
     bytes_sent: int = 0
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Range
+    repo_info: dict[str, dict] = field(default_factory=dict)  # repo -> downloads, likes, tags
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -61,6 +64,11 @@ class FakeHub:
         hosted = HostedFile(path, path.stat().st_size, digest)
         self.files[(repo, filename)] = hosted
         return hosted
+
+    def describe_repo(self, repo: str, *, downloads: int = 0, likes: int = 0,
+                      tags: tuple[str, ...] = ("gguf",)) -> None:
+        """What the model search says about ``repo`` (hosted files make it searchable)."""
+        self.repo_info[repo] = {"downloads": downloads, "likes": likes, "tags": list(tags)}
 
     @property
     def url(self) -> str:
@@ -107,6 +115,8 @@ class _HubHandler(BaseHTTPRequestHandler):
         path = unquote(urlparse(self.path).path)
         self.fake.requests.append((self.command, path, self.headers.get("Range")))
         parts = path.strip("/").split("/")
+        if parts == ["api", "models"]:
+            return self._search(parse_qs(urlparse(self.path).query))
         if parts[:2] == ["api", "models"] and "tree" in parts:
             i = parts.index("tree")
             return self._tree("/".join(parts[2:i]))
@@ -127,6 +137,28 @@ class _HubHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _search(self, query: dict[str, list[str]]) -> None:
+        """The Hub's model search: words of ``search`` in the repo id, ``filter`` tags, sorted
+        by downloads (most first), at most ``limit``."""
+        words = " ".join(query.get("search", [""])).lower().split()
+        wanted_tags = set(query.get("filter", []))
+        repos = sorted({r for r, _ in self.fake.files} | set(self.fake.repo_info))
+        found = []
+        for repo in repos:
+            info = {"downloads": 0, "likes": 0, "tags": ["gguf"], **self.fake.repo_info.get(repo, {})}
+            if all(w in repo.lower() for w in words) and wanted_tags <= set(info["tags"]):
+                found.append({"id": repo, "modelId": repo, "_id": repo, **info})
+        if query.get("sort", [""])[0] == "downloads":
+            found.sort(key=lambda m: -m["downloads"])
+        limit = int(query.get("limit", ["1000"])[0])
+        body = json.dumps(found[:limit]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _error(self, status: int, code: str | None, message: str) -> None:
         body = json.dumps({"error": message}).encode()

@@ -304,3 +304,60 @@ def test_no_gpu_is_reported_on_a_cpu_only_build():
 
     if not hardware.gpu_offload_supported():
         assert hardware.gpu_memory() is None
+
+
+# --- issue 19: a current catalog, embedding models, checked sources ------------------
+
+def test_shipped_catalog_is_current_and_every_entry_says_how_it_was_checked(catalog):
+    raw = json.loads(resource_path("catalog.json").read_text(encoding="utf-8"))["models"]
+    for entry in raw:
+        assert entry.get("source_checked", "").strip(), entry["id"]
+        assert entry["license"].strip(), entry["id"]
+    ids = {entry.id for entry in catalog.entries}
+    assert {"gemma-3-4b-it", "phi-4-mini-instruct"} <= ids              # small, 2025
+    assert {"llama-3.1-8b-instruct", "qwen3-8b", "mistral-7b-instruct-v0.3"} <= ids  # 7-9B
+    mixtral = catalog.get("mixtral-8x7b-instruct-v0.1")
+    assert mixtral.moe and 0.2 < mixtral.active_share() < 0.3
+
+
+def test_shipped_catalog_has_two_embedding_models_one_small_and_english(catalog):
+    embedders = [entry for entry in catalog.entries if entry.is_embedding]
+    assert len(embedders) == 2
+    english = catalog.get("bge-small-en-v1.5")
+    assert english.size_bytes < 100_000_000 and english.pooling == "cls"
+    assert english.query_prefix and not english.document_prefix
+    multilingual = catalog.get("multilingual-e5-base")
+    assert (multilingual.pooling, multilingual.query_prefix,
+            multilingual.document_prefix) == ("mean", "query: ", "passage: ")
+    assert all(entry.kind == "chat" and entry.pooling is None
+               for entry in catalog.entries if not entry.is_embedding)
+    assert "bge-small-en-v1.5" not in {e.id for e in catalog.find(task="chat")}
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"kind": "vision"}, "'kind' must be one of chat, embedding"),
+    ({"kind": "embedding", "tasks": []}, "needs 'pooling'"),
+    ({"kind": "embedding", "pooling": "max"}, "needs 'pooling'"),
+    ({"kind": "embedding", "pooling": "mean", "chat_format": "chatml"}, "no 'chat_format'"),
+    ({"pooling": "mean"}, "are for embedding models"),
+    ({"query_prefix": "query: "}, "are for embedding models"),
+    ({"query_prefix": 3}, "'query_prefix' must be text"),
+    ({"active_parameters": 5}, "'active_parameters' is for a mixture of experts"),
+    ({"moe": True, "active_parameters": 11}, "cannot exceed 'parameters'"),
+])
+def test_new_fields_are_validated(tmp_path, changes, words):
+    path = write_catalog(tmp_path, [good_entry(**changes)])
+    with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        load_catalog(path)
+
+
+def test_an_embedding_entry_loads_with_its_fields(tmp_path):
+    path = write_catalog(tmp_path, [good_entry(kind="embedding", tasks=[], pooling="last",
+                                               query_prefix="q: ", document_prefix="d: ")])
+    entry = load_catalog(path).get("tiny")
+    assert (entry.kind, entry.pooling, entry.query_prefix, entry.document_prefix) == \
+        ("embedding", "last", "q: ", "d: ")
+    assert entry.to_dict()["kind"] == "embedding"
+    plain = load_catalog(write_catalog(tmp_path, [good_entry()], name="plain.json")).get("tiny")
+    assert (plain.kind, plain.pooling, plain.query_prefix, plain.active_share()) == \
+        ("chat", None, "", 1.0)

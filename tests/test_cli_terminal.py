@@ -55,25 +55,32 @@ def log_text(home: Path) -> str:
     return (home / "logs" / "scalpel.log").read_text(encoding="utf-8")
 
 
-def test_download_from_an_unreachable_hub_is_one_line_and_the_retries_are_logged(scalpel_home):
+def test_download_from_an_unreachable_hub_is_one_line_and_the_retries_are_logged(scalpel_home,
+                                                                                 make_hub):
     port = closed_port()
     result = run_cli(NO_BACKOFF_SLEEP, "models", "download", "smollm2-135m-instruct",
                      env={"HF_ENDPOINT": f"http://127.0.0.1:{port}"})
     assert result.returncode == ExitCode.FAILURE
     assert result.stderr.splitlines() == [
-        f"scalpel: cannot reach 127.0.0.1:{port}: check the network connection or proxy settings"]
+        f"scalpel: offline: cannot reach 127.0.0.1:{port} (the connection was refused); "
+        "check the network connection or proxy settings"]
     assert result.stdout == ""
+    hub = make_hub(status=503)   # reachable but failing: huggingface_hub retries, in the log
+    result = run_cli(NO_BACKOFF_SLEEP, "models", "download", "smollm2-135m-instruct",
+                     env={"HF_ENDPOINT": hub.url})
+    assert result.returncode == ExitCode.FAILURE
+    assert len(result.stderr.splitlines()) == 1 and "HTTP 503" in result.stderr
     log = log_text(scalpel_home)  # huggingface_hub's own words are kept, in the log file
     assert "WARNING huggingface_hub" in log and "Retrying in" in log
 
 
-def test_verbose_shows_every_log_record_on_stderr_too(scalpel_home):
-    port = closed_port()
+def test_verbose_shows_every_log_record_on_stderr_too(scalpel_home, make_hub):
+    hub = make_hub(status=503)   # reachable but failing, so huggingface_hub retries
     result = run_cli(NO_BACKOFF_SLEEP, "--verbose", "models", "download",
-                     "smollm2-135m-instruct", env={"HF_ENDPOINT": f"http://127.0.0.1:{port}"})
+                     "smollm2-135m-instruct", env={"HF_ENDPOINT": hub.url})
     lines = result.stderr.splitlines()
     assert result.returncode == ExitCode.FAILURE
-    assert lines[-1].startswith(f"scalpel: cannot reach 127.0.0.1:{port}")
+    assert lines[-1].startswith("scalpel: ") and "HTTP 503" in lines[-1]
     retries = [line for line in lines if "Retrying in" in line]
     # once each: through the root logger's handler, not also through huggingface_hub's own
     assert len(retries) == 5 and all(r.startswith("WARNING huggingface_hub") for r in retries)

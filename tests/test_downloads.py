@@ -246,3 +246,75 @@ def test_orphaned_partials_are_cleaned(tmp_path, hub):
 def test_listing_a_repos_gguf_files(hub, size):
     files = HubClient(endpoint=hub.url).list_gguf_files(REPO)
     assert [(f.filename, f.size) for f in files] == [(FILE, size)]
+
+
+def test_an_unreachable_address_says_offline_within_seconds(tmp_path):
+    """An address that never answers a connection (SYNs dropped, as on a dead network)
+    must not mean 15-35 s of silent retries. A listening socket whose one-place backlog
+    is held full drops every further SYN: a black hole on this machine."""
+    import socket
+    import time
+
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    filler = socket.create_connection(hole.getsockname(), timeout=1)
+    try:
+        endpoint = f"http://127.0.0.1:{hole.getsockname()[1]}"
+        manager = DownloadManager(models_dir=tmp_path / "m", work_dir=tmp_path / "p",
+                                  hub=HubClient(endpoint=endpoint), policy=FAST_POLICY)
+        started = time.monotonic()
+        with pytest.raises(NetworkUnavailableError, match="^offline: .*no answer within 2 s"):
+            manager.download(request())
+        assert time.monotonic() - started < 4.0
+    finally:
+        filler.close()
+        hole.close()
+
+
+def test_a_name_that_cannot_be_looked_up_says_offline(tmp_path):
+    with pytest.raises(NetworkUnavailableError, match="^offline: .*name could not be looked up"):
+        HubClient(endpoint="https://hub.invalid").describe_file(REPO, FILE)
+
+
+def test_a_refused_connection_says_offline_at_once(tmp_path):
+    import socket
+    import time
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    hub = HubClient(endpoint=f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(NetworkUnavailableError, match="offline: cannot reach .*refused"):
+        hub.describe_file(REPO, FILE)
+    assert time.monotonic() - started < 1.5
+
+
+def test_cancel_lands_while_the_hub_is_being_contacted(tmp_path):
+    """A hub that takes the connection and never answers: "Contacting the hub…" lasts until
+    the person cancels, and the job ends cancelled, not failed, at once."""
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        manager = DownloadManager(models_dir=tmp_path / "m", work_dir=tmp_path / "p",
+                                  hub=HubClient(endpoint=f"http://127.0.0.1:{silent.getsockname()[1]}"),
+                                  policy=FAST_POLICY)
+        job = manager.enqueue(request())
+        deadline = time.monotonic() + 5
+        while manager.status(job).state != "resolving" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)
+        assert manager.status(job).state == "resolving"
+        started = time.monotonic()
+        manager.cancel(job)
+        status = manager.wait(job, timeout=3)
+        assert status.state == "cancelled" and time.monotonic() - started < 1.0
+        assert installed_files(tmp_path) == []
+    finally:
+        silent.close()

@@ -57,7 +57,8 @@ def test_catalog_filter_and_search_narrow_the_table(dialog, services):
     dialog.catalog_tab.search.setText("smollm2 135m")
     assert dialog.catalog_table.rowCount() == 1
     fit = dialog.catalog_table.item(0, 5)
-    assert fit.text() in ("Fits", "Tight", "Won't fit", "Unknown") and "Needs about" in fit.toolTip()
+    assert fit.text().split(" · ")[0] in ("Fits", "Tight", "Won't fit", "Unknown")
+    assert "Needs about" in fit.toolTip()
 
 
 def test_catalog_download_shows_progress_installs_and_answers(qtbot, window, dialog, services):
@@ -76,7 +77,7 @@ def test_catalog_download_shows_progress_installs_and_answers(qtbot, window, dia
     assert len(middle) >= 2, f"the bar should move through the download, got {values}"
     assert bar.value() == 1000
     assert any(" of 98 MB" in text and "/s" in text for text in texts), texts
-    assert dialog.catalog_tab.status_cell(CATALOG_ID).state_text() == "Installed"
+    assert dialog.catalog_tab.status_cell(CATALOG_ID).state_text() == "Built in"
 
     path = destination_for(services.paths.models_dir, REPO, FILENAME)
     assert status.path == str(path) and path.is_file()
@@ -100,7 +101,8 @@ def test_add_from_hugging_face_lists_files_and_explains_a_missing_repo(qtbot, di
     assert [f.filename for f in listed.args[1]] == [FILENAME]
     table = dialog.hub_tab.table
     assert table.rowCount() == 1
-    assert table.item(0, 0).text() == FILENAME and table.item(0, 1).text() == "98 MB"
+    assert table.item(0, 0).text() == FILENAME and table.item(0, 2).text() == "98 MB"
+    assert table.item(0, 1).text() == "Q4_1"
     assert dialog.hub_tab.download_button.isEnabled()
     assert dialog.error_text() == ""
 
@@ -163,7 +165,7 @@ def test_cancel_stops_a_download_and_installs_nothing(qtbot, window, dialog, ser
     path = destination_for(services.paths.models_dir, REPO, FILENAME)
     assert not path.exists()
     assert str(path) not in combo_paths(window)
-    assert dialog.catalog_tab.status_cell(CATALOG_ID).state_text() == "Download"
+    assert dialog.catalog_tab.status_cell(CATALOG_ID).state_text() == "Built in"
 
 
 def test_an_interrupted_download_resumes_when_scalpel_starts_again(

@@ -192,7 +192,7 @@ def test_models_keep_unknown_ids_and_follow_the_order(editor, store, catalog):
     form = editor.form
     assert form.preferred_models() == preset.preferred_models
     assert "not in the catalog" in form.models.item(0).text()
-    assert form.models.count() == len(catalog) + 1
+    assert form.models.count() == len([e for e in catalog if not e.is_embedding]) + 1
     form.models.setCurrentRow(1)
     form.move_model(-1)
     assert form.preferred_models() == ("qwen2.5-coder-1.5b-instruct", "/models/local.gguf")

@@ -75,8 +75,9 @@ def _list_catalog(services: Services, as_json: bool) -> int:
         return ExitCode.OK
     width = max(len(e.id) for e in entries)
     for e in entries:
+        tasks = "embedding (search)" if e.is_embedding else ",".join(e.tasks)
         print(f"{e.id:<{width}}  {format_size(e.size_bytes):>8}  {e.quantization:<7} "
-              f"{','.join(e.tasks):<28} {e.description}")
+              f"{tasks:<28} {e.license:<12} {e.description}")
     return ExitCode.OK
 
 

@@ -5,6 +5,12 @@ file in it, with what a person needs to choose (size, tasks, license) and what
 the fit estimate needs (layers, KV heads, head size). Loading validates every
 entry so a bad edit fails with a message naming the file, the entry and the field.
 Keys the loader does not know (such as ``source_checked``) are ignored.
+
+``kind`` is "chat" (the default) or "embedding": an embedding model turns text into
+vectors for search and is never offered as a chat model. It says how its vectors are
+pooled ("mean", "cls" or "last") and which prefixes its queries and documents need
+("query: " for the E5 family, an instruction for BGE). ``active_parameters`` is the
+share of a mixture of experts that each token uses (the speed estimate reads it).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from .json_files import MAX_BYTES_CATALOG, JsonFileError, read_json_file
 from .resources import resource_path
 
 TASKS = ("chat", "code", "writing", "summarize", "translate", "reasoning", "json")
+KINDS = ("chat", "embedding")
+POOLINGS = ("mean", "cls", "last")
 CATALOG_VERSION = 1
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -43,6 +51,21 @@ class CatalogEntry:
     head_dim: int | None
     moe: bool = False
     chat_format: str | None = None   # overrides the file's template (engine.templates.FORMATS)
+    kind: str = "chat"               # "chat" or "embedding"
+    pooling: str | None = None       # embedding models: "mean", "cls" or "last"
+    query_prefix: str = ""           # embedding models: put before a search query
+    document_prefix: str = ""        # embedding models: put before a stored passage
+    active_parameters: int | None = None   # mixture of experts: parameters used per token
+
+    @property
+    def is_embedding(self) -> bool:
+        return self.kind == "embedding"
+
+    def active_share(self) -> float:
+        """The share of the weights one token reads (1.0 for a dense model)."""
+        if self.active_parameters and self.parameters:
+            return min(1.0, self.active_parameters / self.parameters)
+        return 1.0
 
     def kv_bytes_per_token(self) -> int | None:
         """Bytes of f16 KV cache one token takes: K and V, every layer; None if unknown."""
@@ -103,7 +126,12 @@ _FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "n_layers": ((int, type(None)), False), "n_kv_heads": ((int, type(None)), False),
     "head_dim": ((int, type(None)), False), "moe": ((bool,), False),
     "chat_format": ((str, type(None)), False),
+    "kind": ((str,), False), "pooling": ((str, type(None)), False),
+    "query_prefix": ((str,), False), "document_prefix": ((str,), False),
+    "active_parameters": ((int, type(None)), False),
 }
+_DEFAULTS: dict[str, Any] = {"moe": False, "kind": "chat", "query_prefix": "",
+                             "document_prefix": ""}
 _TYPE_NAMES = {str: "text", int: "a whole number", list: "a list", bool: "true or false",
                type(None): "null"}
 
@@ -117,7 +145,7 @@ def _entry_from(raw: object, where: str) -> CatalogEntry:
         if field not in raw:
             if required:
                 raise ConfigError(f"{where} is missing the field {field!r}")
-            values[field] = False if field == "moe" else None
+            values[field] = _DEFAULTS.get(field)
             continue
         value = raw[field]
         is_bool = isinstance(value, bool)
@@ -129,7 +157,7 @@ def _entry_from(raw: object, where: str) -> CatalogEntry:
         if not values[field].strip():
             raise ConfigError(f"{where}: field {field!r} is empty")
     for field in ("size_bytes", "parameters", "context_length",
-                  "n_layers", "n_kv_heads", "head_dim"):
+                  "n_layers", "n_kv_heads", "head_dim", "active_parameters"):
         if values[field] is not None and values[field] <= 0:
             raise ConfigError(f"{where}: field {field!r} must be positive, not {values[field]}")
     if not values["filename"].lower().endswith(".gguf"):
@@ -137,9 +165,10 @@ def _entry_from(raw: object, where: str) -> CatalogEntry:
     sha = values["sha256"]
     if sha is not None and not _SHA256.fullmatch(sha.lower()):
         raise ConfigError(f"{where}: field 'sha256' must be 64 hex characters or null")
+    _check_kind(values, where)
     tasks = values["tasks"]
     unknown = [t for t in tasks if t not in TASKS]
-    if not tasks or unknown:
+    if (not tasks and values["kind"] == "chat") or unknown:
         raise ConfigError(f"{where}: field 'tasks' has unknown task(s) {unknown or '(none given)'}; "
                           f"known tasks: {', '.join(TASKS)}")
     values["tasks"] = tuple(tasks)
@@ -151,6 +180,25 @@ def _entry_from(raw: object, where: str) -> CatalogEntry:
                               f"{', '.join(FORMATS)}, not {values['chat_format']!r}")
     values["sha256"] = sha.lower() if sha else None
     return CatalogEntry(**values)
+
+
+def _check_kind(values: dict[str, Any], where: str) -> None:
+    kind, pooling = values["kind"], values["pooling"]
+    if kind not in KINDS:
+        raise ConfigError(f"{where}: field 'kind' must be one of {', '.join(KINDS)}, not {kind!r}")
+    if kind == "embedding":
+        if pooling not in POOLINGS:
+            raise ConfigError(f"{where}: an embedding model needs 'pooling' "
+                              f"({', '.join(POOLINGS)}), not {pooling!r}")
+        if values["chat_format"] is not None:
+            raise ConfigError(f"{where}: an embedding model has no 'chat_format'")
+    elif pooling is not None or values["query_prefix"] or values["document_prefix"]:
+        raise ConfigError(f"{where}: 'pooling', 'query_prefix' and 'document_prefix' are for "
+                          "embedding models (set \"kind\": \"embedding\")")
+    active = values["active_parameters"]
+    if active is not None and (not values["moe"] or active > values["parameters"]):
+        raise ConfigError(f"{where}: 'active_parameters' is for a mixture of experts "
+                          "(\"moe\": true) and cannot exceed 'parameters'")
 
 
 def load_catalog(path: Path | None = None) -> Catalog:

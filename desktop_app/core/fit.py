@@ -17,11 +17,24 @@ The verdict compares that with free and total memory:
 
 Where the llama.cpp build can offload and a GPU is detectable, its free video
 memory is counted too: a model that fits there entirely "fits" (on the GPU).
+
+How fast it will answer: writing one token reads every weight once (for a mixture
+of experts, the active share), so on a CPU the speed is about the machine's memory
+bandwidth over the bytes read per token. The bandwidth is measured once (a numpy
+copy of a 256 MB buffer, best of a few, ~0.3 s, off the GUI thread) and cached
+(``memory_bandwidth``); ``estimate_speed`` turns it into tokens per second with
+``DECODE_EFFICIENCY``, compared with a measured answer on the starter in
+benchmarks/results.md ("Fit: estimated vs measured speed").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
 
 from .gguf_inspect import GGUFInfo
 from .hardware import GpuMemory, MemoryInfo
@@ -33,6 +46,14 @@ FITS_SHARE = 0.7          # of available memory
 TIGHT_TOTAL_SHARE = 0.9   # of total memory
 
 _LABELS = {"fits": "Fits", "tight": "Tight", "wont_fit": "Won't fit", "unknown": "Unknown"}
+BANDWIDTH_BUFFER = 256 * 2 ** 20
+BANDWIDTH_MAX_AGE_S = 30 * 24 * 3600
+# tokens/s = DECODE_EFFICIENCY x copy bandwidth (bytes read + written per second) / bytes
+# read per token. llama.cpp's CPU decode streams weights at about 40% of what a numpy copy
+# counts (it reads only, and not at full speed); benchmarks/results.md compares this with
+# measured answers.
+DECODE_EFFICIENCY = 0.4
+SLOW_TOKENS_PER_S = 4.0   # below this an answer of a few paragraphs takes over a minute
 
 
 def _gb(n_bytes: int) -> str:
@@ -47,10 +68,88 @@ class FitEstimate:
     total_bytes: int | None
     kv_cache_bytes: int
     detail: str                  # multi-line text for a tooltip
+    tokens_per_s: float | None = None   # estimated answer speed here (None: not measured)
 
     @property
     def label(self) -> str:
-        return _LABELS.get(self.verdict, "Unknown")
+        """"Fits · ~40 tok/s", "Tight · ~3 tok/s (slow)", "Won't fit": how well, how fast."""
+        base = _LABELS.get(self.verdict, "Unknown")
+        if self.tokens_per_s is None or self.verdict in ("wont_fit", "unknown"):
+            return base
+        slow = " (slow)" if self.tokens_per_s < SLOW_TOKENS_PER_S else ""
+        return f"{base} · ~{_speed(self.tokens_per_s)} tok/s{slow}"
+
+    @property
+    def rank(self) -> float:
+        """A sort key: fits before tight before won't fit, faster first within each."""
+        order = {"fits": 0, "tight": 1, "unknown": 2, "wont_fit": 3}.get(self.verdict, 2)
+        return order * 1e6 - (self.tokens_per_s or 0.0)
+
+    def with_speed(self, *, bandwidth_bps: float | None, file_size: int,
+                   active_share: float = 1.0) -> "FitEstimate":
+        """This estimate with the answer speed from a measured memory bandwidth."""
+        if not bandwidth_bps:
+            return self
+        speed = estimate_speed(file_size=file_size, bandwidth_bps=bandwidth_bps,
+                               active_share=active_share)
+        slow = (" That is slow: a few paragraphs take over a minute."
+                if speed < SLOW_TOKENS_PER_S else "")
+        line = (f"Answers at about {_speed(speed)} tokens a second here (estimated from the "
+                f"file size and this machine's measured memory speed, "
+                f"{bandwidth_bps / 1e9:.0f} GB/s).{slow}")
+        return replace(self, tokens_per_s=speed, detail=self.detail + "\n" + line)
+
+
+def _speed(tokens_per_s: float) -> str:
+    return f"{tokens_per_s:.0f}" if tokens_per_s >= 10 else f"{tokens_per_s:.1f}"
+
+
+def estimate_speed(*, file_size: int, bandwidth_bps: float, active_share: float = 1.0) -> float:
+    """Tokens a second when each token reads ``file_size x active_share`` bytes of weights."""
+    per_token = max(1.0, file_size * max(0.01, min(1.0, active_share)))
+    return DECODE_EFFICIENCY * bandwidth_bps / per_token
+
+
+def measure_memory_bandwidth(*, size: int = BANDWIDTH_BUFFER, repeats: int = 4) -> float | None:
+    """Bytes a second a big memory copy moves (read + write), best of ``repeats``; None
+    without numpy. Takes about 0.1-0.5 s: call it off the GUI thread."""
+    try:
+        import numpy as np
+    except ImportError:
+        return None
+    src = np.ones(size, dtype=np.uint8)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)  # first touch: page faults are not bandwidth
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size / best if best > 0 else None
+
+
+def memory_bandwidth(cache_file: Path, *, max_age_s: float = BANDWIDTH_MAX_AGE_S,
+                     measure: Callable[[], float | None] = measure_memory_bandwidth,
+                     now: Callable[[], float] = time.time) -> float | None:
+    """The cached bandwidth, measured again when missing, older than ``max_age_s`` or made
+    on a machine with another CPU count; written atomically (temp file + os.replace)."""
+    cpus = os.cpu_count() or 0
+    try:
+        data = json.loads(Path(cache_file).read_text(encoding="utf-8"))
+        value, measured_at = float(data["bytes_per_s"]), float(data["measured_at"])
+        if value > 0 and data.get("cpus") == cpus and now() - measured_at < max_age_s:
+            return value
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    value = measure()
+    if value:
+        cache_file = Path(cache_file)
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        temp = cache_file.with_name(cache_file.name + ".tmp")
+        temp.write_text(json.dumps({"bytes_per_s": value, "measured_at": now(), "cpus": cpus}),
+                        encoding="utf-8")
+        os.replace(temp, cache_file)
+    return value
 
 
 def _verdict(needed: int, available: int | None, total: int | None) -> str:

@@ -312,8 +312,8 @@ def inspect_gguf(path: str | os.PathLike, *, check_size: bool = True) -> GGUFInf
 def _parse(r: _Reader, file: Path, check_size: bool) -> GGUFInfo:
     magic = r.read(min(4, r.size))
     if magic != MAGIC:
-        raise NotGGUFError(f"{r.name} is not a GGUF model file (it starts with {magic!r})",
-                           path=r.path)
+        start = "it is empty" if not magic else "it starts with other bytes"  # never b'...'
+        raise NotGGUFError(f"{r.name} is not a GGUF model file ({start})", path=r.path)
     version = r.unpack(_U32)
     if version not in (2, 3):
         raise UnsupportedGGUFError(

@@ -9,6 +9,11 @@ the thread that made the change, whenever the listing changed.
 
 The GUI refreshes on a worker thread (``ui/model_listing_bridge.py``); a
 process that never refreshes (the CLI) gets one walk on first use.
+
+Embedding models (an ``is_embedding`` probe, asked while walking, once per file
+version) are listed but are not chat models: ``models()`` and ``usable()`` leave them
+out, so no model menu or preset offers one; ``all_models()`` and
+``embedding_models()`` include them.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class ListedModel:
 
     ref: ModelRef
     allowed: bool | None
+    embedding: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {**self.ref.to_dict(), "allowed": self.allowed}
@@ -44,9 +50,12 @@ class ListedModel:
 class ModelListing:
     """The last listing of ``registry``, refreshed on demand; thread-safe."""
 
-    def __init__(self, registry: "ModelRegistry", verdict: Verdict) -> None:
+    def __init__(self, registry: "ModelRegistry", verdict: Verdict, *,
+                 is_embedding: Callable[[Path], bool] | None = None) -> None:
         self._registry = registry
         self._verdict = verdict
+        self._is_embedding = is_embedding
+        self._kinds: dict[tuple[str, int, float], bool] = {}   # (path, size, mtime) -> embedding
         self._walk_lock = threading.Lock()   # one walk at a time: the later walk is stored last
         self._lock = threading.Lock()        # guards the fields below
         self._entries: tuple[ListedModel, ...] = ()
@@ -67,7 +76,8 @@ class ModelListing:
                 log.warning("could not list the models: %s", exc)
                 with self._lock:
                     found = [entry.ref for entry in self._entries]
-            entries = tuple(ListedModel(ref, self._verdict(ref)) for ref in found)
+            entries = tuple(ListedModel(ref, self._verdict(ref), self._embedding(ref.path))
+                            for ref in found)
             with self._lock:
                 changed = not self._listed or entries != self._entries
                 self._entries, self._listed = entries, True
@@ -88,19 +98,41 @@ class ModelListing:
         with self._lock:
             return self._entries
 
+    def _embedding(self, path: Path) -> bool:
+        if self._is_embedding is None:
+            return False
+        try:
+            stat = Path(path).stat()
+        except OSError:
+            return False
+        key = (str(path), stat.st_size, stat.st_mtime)
+        if key not in self._kinds:
+            self._kinds[key] = bool(self._is_embedding(Path(path)))
+        return self._kinds[key]
+
     def models(self) -> list[ModelRef]:
+        """The chat models listed (embedding models are left out)."""
+        return [entry.ref for entry in self.entries() if not entry.embedding]
+
+    def all_models(self) -> list[ModelRef]:
         return [entry.ref for entry in self.entries()]
 
+    def embedding_models(self) -> list[ModelRef]:
+        """Listed embedding models the policy does not refuse."""
+        return [entry.ref for entry in self.entries()
+                if entry.embedding and entry.allowed is not False]
+
     def usable(self) -> list[ModelRef]:
-        """Listed models, less those the policy is known to refuse."""
-        return [entry.ref for entry in self.entries() if entry.allowed is not False]
+        """Listed chat models, less those the policy is known to refuse."""
+        return [entry.ref for entry in self.entries()
+                if entry.allowed is not False and not entry.embedding]
 
     def refused_paths(self) -> set[str]:
         return {str(entry.ref.path) for entry in self.entries() if entry.allowed is False}
 
     def find(self, path: str | Path) -> ModelRef | None:
         """The listed model at ``path`` (the same string, or the same file through links)."""
-        models = self.models()
+        models = self.all_models()
         text = str(path)
         for ref in models:
             if str(ref.path) == text:
@@ -110,14 +142,14 @@ class ModelListing:
 
     def resolve(self, id_or_path: str) -> ModelRef:
         """``ModelRegistry.resolve`` against the last listing (no walk)."""
-        return self._registry.resolve(id_or_path, known=self.models())
+        return self._registry.resolve(id_or_path, known=self.all_models())
 
     # -- changes known without walking -------------------------------------------
     def include(self, ref: ModelRef) -> bool:
         """Add a model known to exist (a file just opened); True when it was not listed."""
         if self.find(ref.path) is not None:
             return False
-        entry = ListedModel(ref, self._verdict(ref))
+        entry = ListedModel(ref, self._verdict(ref), self._embedding(ref.path))
         with self._lock:
             self._entries = (*self._entries, entry)
         self._notify()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -20,6 +22,7 @@ from ..errors import (AccessDeniedError, DownloadError, NetworkUnavailableError,
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 METADATA_TIMEOUT_S = 15.0
+REACH_TIMEOUT_S = 2.0     # no answer to a TCP connect (or DNS) in this long: offline
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,54 @@ class HubClient:
     def _token(self) -> str | bool | None:
         return self.token or None  # None: huggingface_hub falls back to HF_TOKEN / login
 
+    def check_reachable(self, timeout: float = REACH_TIMEOUT_S) -> None:
+        """Raise NetworkUnavailableError ("offline ...") within ``timeout`` seconds when the
+        Hub (or the proxy in front of it) takes no TCP connection.
+
+        huggingface_hub retries a dead network for 15-35 s in silence; one connect with a
+        deadline answers in about two. DNS runs on a helper thread because getaddrinfo
+        has no timeout of its own."""
+        if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+            raise NetworkUnavailableError("offline: downloads are off because HF_HUB_OFFLINE is set")
+        target = urlparse(self.proxy or self.endpoint)
+        host = target.hostname or self.host
+        port = target.port or (443 if target.scheme == "https" else 80)
+        outcome: list[BaseException | None] = []
+
+        def connect() -> None:
+            try:
+                socket.create_connection((host, port), timeout=timeout).close()
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                outcome.append(exc)
+
+        worker = threading.Thread(target=connect, name="scalpel-hub-probe", daemon=True)
+        worker.start()
+        worker.join(timeout + 0.5)
+        what = "the proxy " + host if self.proxy else self.host
+        if not outcome:
+            raise NetworkUnavailableError(f"offline: {what} did not answer within "
+                                          f"{timeout:.0f} s; check the network connection "
+                                          "or proxy settings")
+        error = outcome[0]
+        if error is None:
+            return
+        if isinstance(error, socket.gaierror):
+            reason = "its name could not be looked up"
+        elif isinstance(error, (socket.timeout, TimeoutError)):
+            reason = f"no answer within {timeout:.0f} s"
+        elif isinstance(error, ConnectionRefusedError):
+            reason = "the connection was refused"
+        else:
+            reason = getattr(error, "strerror", None) or type(error).__name__
+        raise NetworkUnavailableError(f"offline: cannot reach {what} ({reason}); check the "
+                                      "network connection or proxy settings")
+
     def describe_file(self, repo: str, filename: str, revision: str | None = None) -> RemoteFile:
         from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
         self._prepare_network()
+        self.check_reachable()
         revision = revision or "main"
         url = hf_hub_url(repo, filename, revision=revision, endpoint=self.endpoint)
         with self._translate_errors(repo, filename):
@@ -88,6 +135,7 @@ class HubClient:
         from huggingface_hub import HfApi
 
         self._prepare_network()
+        self.check_reachable()
         api = HfApi(endpoint=self.endpoint, token=self._token())
         with self._translate_errors(repo, None):
             entries = list(api.list_repo_tree(repo, revision=revision, recursive=True))
@@ -124,7 +172,7 @@ def translate_error(exc: BaseException, host: str, repo: str, filename: str | No
         return NetworkUnavailableError("downloads are off: HF_HUB_OFFLINE is set")
     if _is_network_error(exc):
         return NetworkUnavailableError(
-            f"cannot reach {host}: check the network connection or proxy settings")
+            f"offline: cannot reach {host}; check the network connection or proxy settings")
     status = _status(exc)
     if status:
         return DownloadError(f"{host} answered HTTP {status} for {what}; try again later")

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from ..errors import DownloadCancelledError, DownloadError, ScalpelError
 from ..json_files import MAX_BYTES_RECORDS, JsonFileError, read_json_file
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..catalog import Catalog, CatalogEntry
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ORPHAN_AGE_S = 7 * 24 * 3600
 
@@ -149,7 +150,9 @@ class DownloadManager:
                  cancel: threading.Event | None = None,
                  keep_partial_on_cancel: Callable[[], bool] = lambda: True) -> Path:
         self._admit(request.catalog_id, request.expected_sha256)  # before any network use
-        remote = self.hub.describe_file(request.repo, request.filename, request.revision)
+        remote = run_cancellable(
+            lambda: self.hub.describe_file(request.repo, request.filename, request.revision),
+            cancel)
         self._admit(request.catalog_id, request.expected_sha256 or remote.sha256 or "")
         dest = destination_for(self.models_dir, request.repo, request.filename)
         try:
@@ -256,6 +259,37 @@ class DownloadManager:
     def _notify(self, job_id: int) -> None:
         if self._on_change:
             self._on_change(self.status(job_id))
+
+
+def run_cancellable(fn: Callable[[], "T"], cancel: threading.Event | None,
+                    poll_s: float = 0.05) -> "T":
+    """``fn()`` on a helper thread, abandoned the moment ``cancel`` is set.
+
+    Asking the Hub about a file ("Contacting the hub...") is one blocking call inside
+    huggingface_hub with its own retries; a cancel must not wait for it. The abandoned
+    call finishes (or times out) on its daemon thread and its answer is dropped."""
+    if cancel is None:
+        return fn()
+    result: list = []
+
+    def call() -> None:
+        try:
+            result.append((True, fn()))
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+            result.append((False, exc))
+
+    worker = threading.Thread(target=call, name="scalpel-hub-call", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        if cancel.is_set():
+            raise DownloadCancelledError("download cancelled")
+        worker.join(poll_s)
+    if cancel.is_set():
+        raise DownloadCancelledError("download cancelled")
+    ok, value = result[0]
+    if not ok:
+        raise value
+    return value
 
 
 def _final_sha(request: DownloadRequest, remote_sha: str | None, path: Path) -> str:

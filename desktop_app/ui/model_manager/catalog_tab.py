@@ -1,4 +1,9 @@
-"""The model manager's Catalog tab: curated models, filter, fit and download state."""
+"""The model manager's Catalog tab: curated models, filter, fit and download state.
+
+The Fit column says how well a model fits in memory and how fast it will answer
+here ("Fits · ~12 tok/s"), from the file size and this machine's memory bandwidth,
+which the dialog measures (once, cached) off the GUI thread and hands in with
+``set_bandwidth``. The built-in starter reads "Built in", never "Download"."""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from ...core import hardware
 from ...core.catalog import TASKS, Catalog, CatalogEntry
 from ...core.downloads.manager import DownloadStatus
 from ...core.errors import format_size
-from ...core.fit import estimate_fit
+from ...core.fit import SLOW_TOKENS_PER_S, estimate_fit
 from .common import format_params, make_readonly_table, progress_value
 from ..plain_text import plain_label, plain_tip
 
@@ -47,9 +52,14 @@ class StatusCell(QStackedWidget):
             self.addWidget(widget)
 
     def show_state(self, installed: bool, job: DownloadStatus | None,
-                   blocked: str | None = None) -> None:
-        """``blocked``: why the organization's policy refuses this download, if it does."""
-        if blocked and not installed and (job is None or job.finished):
+                   blocked: str | None = None, builtin: bool = False) -> None:
+        """``blocked``: why the organization's policy refuses this download, if it does;
+        ``builtin``: the model ships with Scalpel (the starter)."""
+        if builtin:
+            self.label.setText("Built in")
+            self.label.setToolTip("Comes with Scalpel; installed and ready to use")
+            self.setCurrentWidget(self.label)
+        elif blocked and not installed and (job is None or job.finished):
             self.label.setText(blocked)
             self.label.setToolTip("Set by your organization")
             self.setCurrentWidget(self.label)
@@ -84,6 +94,9 @@ class CatalogTab(QWidget):
         self.catalog = catalog
         self.n_ctx = n_ctx
         self._installed: set[str] = set()
+        self._builtin: set[str] = set()
+        self.bandwidth_bps: float | None = None
+        self.fits: dict[str, object] = {}   # entry id -> FitEstimate shown
         self._jobs: dict[str, DownloadStatus] = {}
         self.blocked: dict[str, str] = {}  # entry id -> why the policy refuses it
         self._cells: dict[str, StatusCell] = {}
@@ -140,7 +153,13 @@ class CatalogTab(QWidget):
             fit = estimate_fit(file_size=entry.size_bytes,
                                kv_bytes_per_token=entry.kv_bytes_per_token(),
                                n_ctx=self.n_ctx, memory=memory, gpu=self._gpu)
-            values = (entry.name, ", ".join(entry.tasks), format_params(entry.parameters),
+            if not entry.is_embedding:   # embedding models do not write answers
+                fit = fit.with_speed(bandwidth_bps=self.bandwidth_bps,
+                                     file_size=entry.size_bytes,
+                                     active_share=entry.active_share())
+            self.fits[entry.id] = fit
+            tasks = "embedding (search)" if entry.is_embedding else ", ".join(entry.tasks)
+            values = (entry.name, tasks, format_params(entry.parameters),
                       entry.quantization, format_size(entry.size_bytes), fit.label,
                       entry.license, "")
             for col, text in enumerate(values):
@@ -151,8 +170,10 @@ class CatalogTab(QWidget):
                                               f"{entry.filename}"))
                 elif col == FIT_COLUMN:
                     item.setToolTip(plain_tip(fit.detail))
-                    if fit.verdict in _FIT_COLORS:
-                        item.setForeground(QColor(_FIT_COLORS[fit.verdict]))
+                    slow = fit.tokens_per_s is not None and fit.tokens_per_s < SLOW_TOKENS_PER_S
+                    verdict = "tight" if slow and fit.verdict == "fits" else fit.verdict
+                    if verdict in _FIT_COLORS:
+                        item.setForeground(QColor(_FIT_COLORS[verdict]))
                 elif col in (2, 4):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
@@ -162,17 +183,36 @@ class CatalogTab(QWidget):
             self._cells[entry.id] = cell
             self.table.setCellWidget(row, STATUS_COLUMN, cell)
             cell.show_state(entry.id in self._installed, self._jobs.get(entry.id),
-                            self.blocked.get(entry.id))
+                            self.blocked.get(entry.id), entry.id in self._builtin)
         self.table.setColumnWidth(STATUS_COLUMN, 130)
         self.table.horizontalHeader().setSectionResizeMode(
             STATUS_COLUMN, QHeaderView.ResizeMode.Fixed)
 
-    def update_state(self, installed: set[str], jobs: dict[str, DownloadStatus]) -> None:
-        """Installed catalog ids and the latest job per catalog id."""
+    def update_state(self, installed: set[str], jobs: dict[str, DownloadStatus],
+                     builtin: set[str] | None = None) -> None:
+        """Installed catalog ids, the latest job per catalog id, and the built-in ones."""
         self._installed, self._jobs = set(installed), dict(jobs)
+        self._builtin = set(builtin or ())
         for entry_id, cell in self._cells.items():
             cell.show_state(entry_id in self._installed, self._jobs.get(entry_id),
-                            self.blocked.get(entry_id))
+                            self.blocked.get(entry_id), entry_id in self._builtin)
+
+    def fit_for_size(self, size: int):
+        """The fit and speed estimate for a GGUF of ``size`` bytes whose shape is unknown
+        (a Hugging Face search result): its KV cache is guessed from the size."""
+        fit = estimate_fit(file_size=size, kv_bytes_per_token=None, n_ctx=self.n_ctx,
+                           memory=hardware.memory_info(), gpu=self._gpu)
+        return fit.with_speed(bandwidth_bps=self.bandwidth_bps, file_size=size)
+
+    def set_bandwidth(self, bytes_per_s: float | None) -> None:
+        """This machine's measured memory bandwidth: the Fit column gains answer speeds."""
+        self.bandwidth_bps = bytes_per_s
+        self.refresh()
+
+    def fit_text(self, entry_id: str) -> str:
+        row = self.row_of(entry_id)
+        item = self.table.item(row, FIT_COLUMN) if row >= 0 else None
+        return item.text() if item is not None else ""
 
     def status_cell(self, entry_id: str) -> StatusCell | None:
         return self._cells.get(entry_id)

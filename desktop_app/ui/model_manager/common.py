@@ -121,6 +121,16 @@ class BackgroundCall(QObject):
         self.deleteLater()
 
 
+def file_size(path) -> int:
+    """Bytes in the file at ``path``, 0 when it cannot be read."""
+    from pathlib import Path
+
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
 def make_readonly_table(columns: list[str] | tuple[str, ...], *, object_name: str,
                         accessible_name: str) -> QTableWidget:
     """A row-selecting, non-editable table, as both manager tabs use."""

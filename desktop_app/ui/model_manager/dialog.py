@@ -6,22 +6,23 @@ every problem lands in the one error label at the top of the dialog. The
 Installed tab shows the services' model listing, which is refreshed off the GUI
 thread too: by the download worker before a job reads "done", by the import's
 worker, and after a removal. ``models_changed`` says this dialog installed,
-imported or removed a model, once the listing shows it.
+imported or removed a model, once the listing shows it. ``model_chosen`` carries
+the ModelRef a person chose with Use (or a double-click); the window loads it.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QMessageBox,
-                               QProgressBar, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QProgressBar, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from ...core.downloads.installed import destination_for
 from ...core.downloads.manager import DownloadRequest, DownloadStatus
-from ...core.errors import ScalpelError, format_size
+from ...core.errors import ScalpelError
+from ...core.fit import memory_bandwidth
+from ...core.hub_search import HubSearch
 from ...core.services import Services
 from ..download_bridge import DownloadBridge
 from ..error_banner import ErrorBanner
@@ -29,9 +30,10 @@ from .catalog_tab import CatalogTab
 from .common import BackgroundCall
 from .downloads_panel import DownloadsPanel
 from .hub_tab import HubTab
+from .import_actions import ImportActions
+from .installed_actions import InstalledActions
 from .installed_tab import InstalledTab
 from ..model_listing_bridge import ModelListingBridge
-from ..plain_text import ask, question_box
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +42,13 @@ MANAGED_NOTE = ("Downloads are turned off by your organization. Models it provid
                 "under Installed; ask your IT department for others.")
 
 
-class ModelManagerDialog(QDialog):
+class ModelManagerDialog(InstalledActions, ImportActions, QDialog):
     models_changed = Signal()
-    repo_files_listed = Signal(str, list)   # repo, list[RepoFile]
+    model_chosen = Signal(object)           # ModelRef: Use / double-click on Installed
+    repos_found = Signal(str, list)         # search text, list[HubRepo]
+    names_read = Signal()                   # the GGUFs' own names are shown
+    bandwidth_measured = Signal(object)     # bytes/s or None
+    repo_files_listed = Signal(str, list)   # repo, list[HubFile]
     import_finished = Signal(str, str)      # path ("" on failure), error message ("" on success)
 
     def __init__(self, services: Services, downloads: DownloadBridge,
@@ -53,6 +59,8 @@ class ModelManagerDialog(QDialog):
         self.listing = listing
         self._busy_imports = 0
         self._listing = ""
+        self._searching = ""
+        self._gguf_names: dict[tuple[str, float], tuple[str | None, bool]] = {}
         self.setObjectName("modelManager")
         self.setWindowTitle("Models — Scalpel")
         self.setAccessibleName("Model manager")
@@ -67,6 +75,7 @@ class ModelManagerDialog(QDialog):
         self.installed_tab = InstalledTab()
         self.installed_table = self.installed_tab.table
         self.hub_tab = HubTab()
+        self.hub_tab.fit_for = self.catalog_tab.fit_for_size
         self.downloads_panel = DownloadsPanel()
         self.tabs = QTabWidget()
         self.tabs.setObjectName("managerTabs")
@@ -96,11 +105,24 @@ class ModelManagerDialog(QDialog):
         self.hub_tab.list_requested.connect(self.list_repo_files)
         self.hub_tab.download_requested.connect(self.download_repo_file)
         self.downloads_panel.cancel_requested.connect(self.cancel_download)
+        self.downloads_panel.retry_requested.connect(self.retry_download)
+        self.installed_tab.use_requested.connect(self.use_model)
+        self.hub_tab.search_requested.connect(self.search_hub)
+        if parent is not None and hasattr(parent, "load_model"):
+            self.model_chosen.connect(parent.load_model)
         downloads.changed.connect(self._on_downloads_changed)
         downloads.model_installed.connect(self._on_model_installed)
         listing.changed.connect(self.refresh)
         self.refresh()
         self._on_downloads_changed(downloads.statuses())
+        cache = services.paths.cache_dir / "memory-bandwidth.json"
+        BackgroundCall.start(lambda: memory_bandwidth(cache), self._on_bandwidth,
+                             lambda message: log.info("no memory bandwidth: %s", message))
+
+    @Slot(object)
+    def _on_bandwidth(self, bytes_per_s: float | None) -> None:
+        self.catalog_tab.set_bandwidth(bytes_per_s)
+        self.bandwidth_measured.emit(bytes_per_s)
 
     # -- errors ----------------------------------------------------------------
     def show_error(self, message: str) -> None:
@@ -115,7 +137,7 @@ class ModelManagerDialog(QDialog):
     # -- state -----------------------------------------------------------------
     def refresh(self) -> None:
         """Show the last model listing and re-mark the catalog (nothing is walked here)."""
-        models = self._services.models.models()
+        models = self._services.models.all_models()   # embedding models too, marked
         store = self._services.library.store
         origins = {}
         for ref in models:
@@ -123,6 +145,9 @@ class ModelManagerDialog(QDialog):
             if record is not None:
                 origins[str(ref.path)] = _ORIGINS.get(record.source, "")
         self.installed_tab.set_models(models, origins)
+        names, kinds = self._catalog_names(models)
+        self.installed_tab.set_names(names, kinds)
+        self._read_gguf_names([m for m in models if str(m.path) not in names])
         self._update_catalog_state(self.downloads.statuses())
 
     def _installed_catalog_ids(self) -> set[str]:
@@ -137,6 +162,11 @@ class ModelManagerDialog(QDialog):
                 found.add(entry.id)
         return found
 
+    def _builtin_catalog_ids(self) -> set[str]:
+        """Catalog entries that are the built-in starter (installed with Scalpel)."""
+        return {ref.id for ref in self._services.models.models()
+                if ref.source == "starter" and self._services.catalog.get(ref.id)}
+
     def _catalog_id_for(self, status: DownloadStatus) -> str | None:
         request = status.request
         entry = (self._services.catalog.get(request.catalog_id or "")
@@ -148,7 +178,8 @@ class ModelManagerDialog(QDialog):
         for status in statuses:  # oldest first, so the latest job per entry wins
             if (entry_id := self._catalog_id_for(status)) is not None:
                 jobs[entry_id] = status
-        self.catalog_tab.update_state(self._installed_catalog_ids(), jobs)
+        builtin = self._builtin_catalog_ids()
+        self.catalog_tab.update_state(self._installed_catalog_ids() | builtin, jobs, builtin)
 
     def _job_name(self, status: DownloadStatus) -> str:
         entry_id = self._catalog_id_for(status)
@@ -191,6 +222,15 @@ class ModelManagerDialog(QDialog):
     def cancel_download(self, job_id: int) -> None:
         self.downloads.cancel(job_id)
 
+    @Slot(int)
+    def retry_download(self, job_id: int) -> int | None:
+        """The same file again; a partial kept by a pause resumes where it stopped."""
+        status = self.downloads.status(job_id)
+        if status is None:
+            return None
+        self.clear_error()
+        return self.downloads.download(status.request)
+
     def progress_bar_for(self, job_id: int) -> QProgressBar | None:
         row = self.downloads_panel.rows.get(job_id)
         return row.bar if row else None
@@ -201,15 +241,33 @@ class ModelManagerDialog(QDialog):
 
     # -- Hugging Face ------------------------------------------------------------
     @Slot(str)
+    def search_hub(self, text: str) -> None:
+        """Search GGUF repos by name off the GUI thread; the answer arrives as repos_found."""
+        text = " ".join(text.split())
+        self.clear_error()
+        self.hub_tab.set_searching(text)
+        search = HubSearch(self.downloads.manager.hub)
+        self._searching = text
+        BackgroundCall.start(lambda: (text, search.search(text)),
+                             self._on_repos_found, self._on_list_failed)
+
+    @Slot(object)
+    def _on_repos_found(self, result: tuple) -> None:
+        text, repos = result
+        if text != self._searching:
+            return  # an older search answered late
+        self.hub_tab.set_repos(text, repos)
+        self.repos_found.emit(text, list(repos))
+
+    @Slot(str)
     def list_repo_files(self, repo: str) -> None:
         """Ask the hub for the repo's GGUF files; the answer arrives as repo_files_listed."""
         repo = repo.strip().strip("/")
         self.clear_error()
-        self.hub_tab.repo_edit.setText(repo)
         self.hub_tab.set_busy(repo)
-        hub = self.downloads.manager.hub
+        search = HubSearch(self.downloads.manager.hub)
         self._listing = repo
-        BackgroundCall.start(lambda: (repo, hub.list_gguf_files(repo)),
+        BackgroundCall.start(lambda: (repo, search.files(repo)),
                              self._on_files_listed, self._on_list_failed)
 
     @Slot(object)
@@ -225,103 +283,6 @@ class ModelManagerDialog(QDialog):
         self.hub_tab.set_failed()
         self.show_error(message)
 
-    # -- import ------------------------------------------------------------------
-    @Slot()
-    def choose_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a GGUF model", str(Path.home()),
-                                              "GGUF models (*.gguf);;All files (*)")
-        if not path:
-            return
-        box = question_box(self, "Import model",
-                           f"Copy {Path(path).name} ({format_size(_size(path))}) into Scalpel's "
-                           "models folder, or use it where it is?")
-        copy = box.addButton("Copy into Scalpel's folder", QMessageBox.ButtonRole.AcceptRole)
-        use = box.addButton("Use where it is", QMessageBox.ButtonRole.ActionRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(copy)
-        box.exec()
-        if box.clickedButton() in (copy, use):
-            self.import_path(path, copy=box.clickedButton() is copy)
-
-    def import_path(self, path: str | Path, copy: bool = True) -> None:
-        """Validate and import off the GUI thread; import_finished reports the outcome."""
-        self.clear_error()
-        self._busy_imports += 1
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
-        self.installed_tab.import_button.setEnabled(False)
-        library, models = self._services.library, self._services.models
-
-        def import_and_list() -> str:  # the listing's change reaches the GUI before the result
-            imported = library.import_file(Path(path), copy=copy)
-            models.refresh()
-            return str(imported)
-
-        BackgroundCall.start(import_and_list, self._on_imported, self._on_import_failed)
-
-    def _import_done(self) -> None:
-        self._busy_imports -= 1
-        QGuiApplication.restoreOverrideCursor()
-        self.installed_tab.import_button.setEnabled(self._busy_imports == 0)
-
-    @Slot(object)
-    def _on_imported(self, path: str) -> None:
-        self._import_done()
-        self.refresh()
-        self.installed_tab.select_path(path)
-        self.tabs.setCurrentWidget(self.installed_tab)
-        self.models_changed.emit()
-        self.import_finished.emit(path, "")
-
-    @Slot(str)
-    def _on_import_failed(self, message: str) -> None:
-        self._import_done()
-        self.show_error(message)
-        self.import_finished.emit("", message)
-
-    # -- installed ---------------------------------------------------------------
-    @Slot(str)
-    def delete_model(self, path: str, confirm: bool = True) -> int | None:
-        """Delete a model (or forget a referenced one); returns the bytes freed."""
-        ref = next((m for m in self.installed_tab.models if str(m.path) == str(path)), None)
-        if ref is not None and ref.source == "starter":
-            self.show_error("The built-in starter model comes with Scalpel and cannot be deleted.")
-            return None
-        if ref is not None and ref.source == "provisioned":
-            self.show_error("This model is provided by your organization; Scalpel never "
-                            "changes or deletes it.")
-            return None
-        target = Path(path)
-        if confirm and not self._confirm_delete(target, ref.name if ref else target.name,
-                                                ref.source if ref else "library"):
-            return None
-        try:
-            freed = self._services.library.remove(target)
-        except ScalpelError as exc:
-            self.show_error(str(exc))
-            return None
-        except OSError as exc:
-            self.show_error(f"could not delete {target.name}: {exc.strerror or exc}")
-            return None
-        self.clear_error()
-        self._services.models.forget(target)  # shown at once (changed follows) ...
-        self.listing.refresh()                # ... then listed afresh off the GUI thread
-        self.models_changed.emit()
-        return freed
-
-    def _confirm_delete(self, path: Path, name: str, source: str) -> bool:
-        if source == "reference":
-            text = (f"Stop using {name} in Scalpel?\n\nThe file stays where it is:\n{path}")
-        else:
-            text = (f"Delete {name}?\n\nThis frees {format_size(_size(path))} of disk space. "
-                    "You can download it again later.")
-        answer = ask(self, "Delete model", text,
-                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-                     QMessageBox.StandardButton.Cancel)
-        return answer == QMessageBox.StandardButton.Yes
-
-    @Slot(str)
-    def reveal_model(self, path: str) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
 
 
 def blocked_downloads(services: Services) -> dict[str, str]:
@@ -331,9 +292,3 @@ def blocked_downloads(services: Services) -> dict[str, str]:
     return {entry.id: "Not allowed" for entry in services.catalog
             if not services.can_download(entry)}
 
-
-def _size(path: str | Path) -> int:
-    try:
-        return Path(path).stat().st_size
-    except OSError:
-        return 0

@@ -1,4 +1,5 @@
-"""The model manager's Downloads area: one row per job with progress and Cancel."""
+"""The model manager's Downloads area: one row per job with progress, Cancel, and Retry
+for a download that failed or was cancelled."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..plain_text import plain_label
 class DownloadRow(QFrame):
     cancel_clicked = Signal(int)
     dismiss_clicked = Signal(int)
+    retry_clicked = Signal(int)
 
     def __init__(self, job_id: int, name: str) -> None:
         super().__init__()
@@ -37,14 +39,20 @@ class DownloadRow(QFrame):
         self.button = QPushButton("Cancel")
         self.button.setAccessibleName(f"Cancel the download of {name}")
         self.button.clicked.connect(self._clicked)
+        self.retry_button = QPushButton("Retry")
+        self.retry_button.setObjectName("retryDownloadButton")
+        self.retry_button.setAccessibleName(f"Retry the download of {name}")
+        self.retry_button.setVisible(False)
+        self.retry_button.clicked.connect(lambda: self.retry_clicked.emit(self.job_id))
         layout = QGridLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.setHorizontalSpacing(10)
         layout.setVerticalSpacing(2)
         layout.addWidget(self.name, 0, 0)
         layout.addWidget(self.bar, 0, 1)
-        layout.addWidget(self.button, 0, 2)
-        layout.addWidget(self.detail, 1, 0, 1, 3)
+        layout.addWidget(self.retry_button, 0, 2)
+        layout.addWidget(self.button, 0, 3)
+        layout.addWidget(self.detail, 1, 0, 1, 4)
         layout.setColumnStretch(0, 2)
         layout.setColumnStretch(1, 3)
 
@@ -63,6 +71,7 @@ class DownloadRow(QFrame):
         self.bar.setTextVisible(status.state not in ("failed", "cancelled"))
         self.detail.setStyleSheet("color: #b3261e;" if failed else "")
         self.finished = status.finished
+        self.retry_button.setVisible(status.state in ("failed", "cancelled"))
         self.button.setText("Remove" if status.finished else "Cancel")
         self.button.setAccessibleName(("Remove from the list: " if status.finished
                                        else "Cancel the download of ") + self.title)
@@ -73,6 +82,7 @@ class DownloadRow(QFrame):
 
 class DownloadsPanel(QWidget):
     cancel_requested = Signal(int)
+    retry_requested = Signal(int)
 
     def __init__(self) -> None:
         super().__init__()
@@ -114,6 +124,7 @@ class DownloadsPanel(QWidget):
                 row = DownloadRow(status.id, name_for(status))
                 row.cancel_clicked.connect(self.cancel_requested)
                 row.dismiss_clicked.connect(self.dismiss)
+                row.retry_clicked.connect(self.retry_requested)
                 self.rows[status.id] = row
                 self._list.insertWidget(0, row)  # newest on top
             row.show_status(status)

@@ -1,4 +1,6 @@
-"""The model manager's Installed tab: what Scalpel can load, with Delete and Reveal."""
+"""The model manager's Installed tab: what Scalpel can load, with Use (or double-click),
+Delete and Reveal. Names come from the catalog or the GGUF's own ``general.name``
+(handed in by the dialog, read off the GUI thread), not from the file name."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ _NOT_DELETABLE = {"starter": "The built-in starter model comes with Scalpel and 
 
 
 class InstalledTab(QWidget):
+    use_requested = Signal(str)      # path: load it now
     delete_requested = Signal(str)   # path
     reveal_requested = Signal(str)   # path
     import_requested = Signal()
@@ -28,6 +31,8 @@ class InstalledTab(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.models: list[ModelRef] = []
+        self.names: dict[str, str] = {}   # path -> the catalog's or the GGUF's own name
+        self.kinds: dict[str, str] = {}   # path -> "embedding" for embedding models
         self.table = make_readonly_table(COLUMNS, object_name="installedTable",
                                          accessible_name="Installed models")
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
@@ -37,6 +42,10 @@ class InstalledTab(QWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
 
+        self.use_button = QPushButton("Use")
+        self.use_button.setObjectName("useModelButton")
+        self.use_button.setAccessibleName("Use the selected model now")
+        self.use_button.setToolTip("Load the selected model for chatting (or double-click it)")
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setObjectName("deleteModelButton")
         self.delete_button.setAccessibleName("Delete the selected model")
@@ -49,6 +58,7 @@ class InstalledTab(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.import_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.use_button)
         buttons.addWidget(self.reveal_button)
         buttons.addWidget(self.delete_button)
         layout = QVBoxLayout(self)
@@ -56,6 +66,8 @@ class InstalledTab(QWidget):
         layout.addLayout(buttons)
 
         self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.use_button.clicked.connect(self._ask_use)
+        self.table.itemDoubleClicked.connect(lambda _item: self._ask_use())
         self.delete_button.clicked.connect(
             lambda: (m := self.selected()) and self.delete_requested.emit(str(m.path)))
         self.reveal_button.clicked.connect(
@@ -71,7 +83,7 @@ class InstalledTab(QWidget):
         for row, ref in enumerate(self.models):
             location = str(ref.path.parent)
             source = (origins or {}).get(str(ref.path)) or _SOURCE_TEXT.get(ref.source, ref.source)
-            values = (ref.name, format_size(ref.size_bytes), source, location)
+            values = (self.display_name(ref), format_size(ref.size_bytes), source, location)
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, str(ref.path))
@@ -83,6 +95,27 @@ class InstalledTab(QWidget):
         if selected:
             self.select_path(str(selected.path))
         self._update_buttons()
+
+    def set_names(self, names: dict[str, str], kinds: dict[str, str] | None = None) -> None:
+        """Better names (and kinds) for listed paths; the table is redrawn in place."""
+        self.names.update(names)
+        self.kinds.update(kinds or {})
+        for row, ref in enumerate(self.models):
+            item = self.table.item(row, 0)
+            if item is not None:
+                item.setText(self.display_name(ref))
+        self._update_buttons()
+
+    def display_name(self, ref: ModelRef) -> str:
+        name = self.names.get(str(ref.path)) or ref.name
+        if self.kinds.get(str(ref.path)) == "embedding":
+            name += " (embedding)"
+        return name
+
+    def _ask_use(self) -> None:
+        ref = self.selected()
+        if ref is not None and self.kinds.get(str(ref.path)) != "embedding":
+            self.use_requested.emit(str(ref.path))
 
     def select_path(self, path: str) -> bool:
         for row, ref in enumerate(self.models):
@@ -101,6 +134,11 @@ class InstalledTab(QWidget):
     def _update_buttons(self) -> None:
         ref = self.selected()
         self.reveal_button.setEnabled(ref is not None)
+        embedding = ref is not None and self.kinds.get(str(ref.path)) == "embedding"
+        self.use_button.setEnabled(ref is not None and not embedding)
+        self.use_button.setToolTip("An embedding model turns text into vectors for search; "
+                                   "it cannot chat" if embedding else
+                                   "Load the selected model for chatting (or double-click it)")
         reason = _NOT_DELETABLE.get(ref.source) if ref is not None else None
         self.delete_button.setEnabled(ref is not None and reason is None)
         self.delete_button.setToolTip(reason or "")

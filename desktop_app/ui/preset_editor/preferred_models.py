@@ -63,7 +63,8 @@ class PreferredModelsEditor(QWidget):
         self._loading = True
         try:
             self.list.clear()
-            rest = sorted((e for e in self._catalog if e.id not in preferred),
+            rest = sorted((e for e in self._catalog  # chat models: no embedding ones
+                           if e.id not in preferred and not e.is_embedding),
                           key=lambda e: e.id not in installed)  # stable: catalog order otherwise
             for model_id in preferred:
                 self._add(model_id, True, installed)
