@@ -63,6 +63,7 @@ class ChatController(QObject):
         bridge.question_added.connect(self._on_question)
         bridge.answer_started.connect(self._on_answer_started)
         bridge.answer_routed.connect(self._on_routed)
+        bridge.answer_progress.connect(lambda event: self._view.set_answer_route(event.text))
         bridge.text_ready.connect(self._view.append_answer_text)
         bridge.answer_finished.connect(self._on_finished)
         bridge.answer_failed.connect(self._on_failed)

@@ -16,11 +16,11 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from ..core.engine import LoadOptions
 from ..core.engine.contract import Engine
-from ..core.session import (AnswerFailed, AnswerFinished, AnswerRouted, AnswerStarted,
-                            AnswerText, ChatSession, ChatsChanged, ChatShown, EngineRestarting,
-                            EscalationSuggested, ModelLoaded, ModelLoadFailed, ModelLoading,
-                            ModelQueued, ModelUnloaded, Notice, QuestionAdded, SessionEvent,
-                            StateChanged)
+from ..core.session import (AnswerFailed, AnswerFinished, AnswerProgress, AnswerRouted,
+                            AnswerStarted, AnswerText, ChatSession, ChatsChanged, ChatShown,
+                            EngineRestarting, EscalationSuggested, ModelLoaded,
+                            ModelLoadFailed, ModelLoading, ModelQueued, ModelUnloaded, Notice,
+                            QuestionAdded, SessionEvent, StateChanged)
 from .error_text import for_window
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class SessionBridge(QObject):
     question_added = Signal(object)      # QuestionAdded
     answer_started = Signal(object)      # AnswerStarted
     answer_routed = Signal(object)       # AnswerRouted (of the open chat)
+    answer_progress = Signal(object)     # AnswerProgress (of the open chat)
     escalation_suggested = Signal(object)  # EscalationSuggested (of the open chat)
     text_ready = Signal(str)             # a batch of the open chat's streamed answer
     answer_finished = Signal(object)     # AnswerFinished
@@ -107,6 +108,9 @@ class SessionBridge(QObject):
         elif isinstance(event, AnswerRouted):
             if here:
                 self.answer_routed.emit(event)
+        elif isinstance(event, AnswerProgress):
+            if here:
+                self.answer_progress.emit(event)
         elif isinstance(event, EscalationSuggested):
             if here:
                 self.escalation_suggested.emit(event)
