@@ -289,7 +289,9 @@ class ChatController(QObject):
             alternative=(index + 1, max(1, len(siblings))), can_regenerate=answer,
             route=routed.line() if routed else None,
             can_answer_as=answer and self.session.routes_per_message,
-            can_escalate=answer and self.session.escalation_mode != "off")
+            can_escalate=answer and self.session.escalation_mode != "off"
+            and not stats.get("grounding"),
+            grounding=stats.get("grounding") if answer else None)
 
     def _path_index_of_dropped(self) -> int:
         """The path position of the first message the engine still sees."""

@@ -23,6 +23,7 @@ from PySide6.QtGui import (QGuiApplication, QPalette, QTextBlockFormat, QTextCha
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from .rich_text import CodeBlock, RenderedMessage, escape_plain, render_markdown
+from .sources_view import grounding_html
 
 INSERT_BUDGET_S = 0.008  # a finished answer is inserted in slices this long, between events
 
@@ -44,11 +45,13 @@ class ShownMessage:
     route: str | None = None     # where the answer went and why (Auto, Answer as, escalation)
     can_answer_as: bool = False  # "Answer as …": another version by another task
     can_escalate: bool = False   # "Ask the bigger model"
+    grounding: dict | None = None  # the documents it answered from (sources_view.py)
 
 
 class ConversationView(QTextBrowser):
     action_requested = Signal(str, int)   # verb, message id
     copied = Signal(str)                  # what was copied, for a status message
+    source_link_clicked = Signal(str)     # source:/openfile: links of an answer's sources
     appearance_changed = Signal()         # light/dark switched: the chat should be re-rendered
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -237,8 +240,10 @@ class ConversationView(QTextBrowser):
         note_html = "".join(self._note_html(n) for n in notes)
         route = (f"<p style='margin-top:0px; margin-bottom:2px'>{self._route_html(message.route)}"
                  "</p>" if message.route else "")
+        sources = grounding_html(message.id, message.grounding, muted=self._muted()) \
+            if message.grounding else ""
         return [self._heading_html(message.speaker, message) + route, *body,
-                note_html + self._actions_html(message)]
+                sources + note_html + self._actions_html(message)]
 
     def _render(self, message: ShownMessage) -> RenderedMessage:
         key = (message.id, message.content, self._dark())
@@ -283,6 +288,8 @@ class ConversationView(QTextBrowser):
         if scheme == "copy":
             message_id, _, index = rest.partition(":")
             self._copy_code(int(message_id), int(index))
+        elif scheme in ("source", "openfile"):
+            self.source_link_clicked.emit(url.toString())
         elif scheme == "action":
             verb, _, message_id = rest.partition(":")
             if verb == "copy":

@@ -25,6 +25,7 @@ from .model_listing_bridge import ModelListingBridge
 from .model_menu import ModelMenu
 from .notice_bar import NoticeBar
 from .orchestration_ui import install_orchestration
+from .documents import install_documents
 from .session_bridge import SessionBridge
 from .settings import install_settings_menu
 from .status_line import StatusLine
@@ -64,6 +65,7 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.settings_menu = install_settings_menu(self, services)  # File > Settings…
         self.help_menu = install_help_menu(self, services)
         self.orchestration = install_orchestration(self, services)  # Chat menu, consent
+        self.documents = install_documents(self, services)  # Chat ▸ Documents…, attachments
         self.tasks_switcher = TaskSwitcher(
             services, bridge, self.chat, self.notice, download=self._download_entry,
             report_error=self.show_error, parent=self)

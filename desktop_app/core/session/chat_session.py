@@ -27,6 +27,7 @@ from ..listeners import Listeners
 from ..presets import Preset
 from .answer import Answer, AnswerWriter
 from .answering import BUSY, Answering
+from .around_answer import AroundAnswer
 from .auto import AutoTask
 from .documents import DocumentAnswers, DocumentsPort
 from .events import (ChatsChanged, ChatShown, EngineRestarting, SessionEvent, SessionState,
@@ -37,7 +38,7 @@ from .orchestration import EscalationPort, Orchestration
 
 log = logging.getLogger(__name__)
 
-class ChatSession(Answering, ModelControl, Orchestration, DocumentAnswers):
+class ChatSession(Answering, ModelControl, Orchestration, AroundAnswer, DocumentAnswers):
     def __init__(self, store: ChatStore, engine: Engine, *,
                  preset_for: Callable[[str | None], Preset | None],
                  default_params: Callable[[], GenerationParams] = GenerationParams,
