@@ -6,6 +6,7 @@ window and ``scalpel chat`` answer locally, then ask the bigger model.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QTableWidget
@@ -60,7 +61,8 @@ def test_ask_the_bigger_model_streams_a_second_version_and_is_counted(
     remote = window.chat.path[-1]
     assert shown and shown[0].endpoint == llama_server.url
     assert remote.id != local.id and remote.parent_id == local.parent_id
-    assert remote.content.strip() and remote.model == llama_server.model
+    # llama_cpp.server names the model by its path: people read the file's name
+    assert remote.content.strip() and remote.model == Path(llama_server.model).name
     assert remote.stats["routed"]["where"] == "remote"
     assert "(the organization's model)" in window.view.toPlainText()
     assert "2/2" in window.view.toPlainText()        # the local answer is one step away
@@ -86,7 +88,8 @@ def test_chat_escalate_answers_from_the_bigger_model_with_its_origin(
                      env={"SCALPEL_SYSTEM_CONFIG": str(etc)})
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert figures["answered_by"] == {"model": llama_server.model, "where": "remote"}
+    assert figures["answered_by"] == {"model": Path(llama_server.model).name,
+                                      "where": "remote"}
     assert figures["routing_step"] == "escalation"
     stats = json.loads(scalpel("route", "stats", "--json",
                                env={"SCALPEL_SYSTEM_CONFIG": str(etc)}).stdout)

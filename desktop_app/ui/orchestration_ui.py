@@ -15,9 +15,10 @@ from __future__ import annotations
 import html
 import logging
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QMenu, QPlainTextEdit,
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHeaderView, QLabel, QMenu,
+                               QPlainTextEdit,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..core.errors import ConsentNeededError, ScalpelError
@@ -87,6 +88,9 @@ class OriginsDialog(QDialog):
                                                 usage.tokens_sent, usage.tokens_received)):
                     table.setItem(row, column, QTableWidgetItem(str(value)))
             table.resizeColumnsToContents()
+            header = table.horizontalHeader()
+            header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+            table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
             table.verticalHeader().hide()
             layout.addWidget(table)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -32,7 +32,8 @@ class SessionEscalation:
         self.config = config
         self.mode = config.mode if config.configured else "off"
         self.endpoint = str(config.endpoint or "")
-        self.model = str(config.model or "")
+        self.model = str(config.model or "")          # the id the server knows it by
+        self.name = display_name(self.model)          # what a person reads
         self.usage = usage
         self._make_engine = make_engine
         self._preset_for = preset_for
@@ -66,7 +67,7 @@ class SessionEscalation:
                 raise EscalationRefusedError("Asking a bigger model is not set up on this "
                                              "computer.")
             if self._engine.model_info is None:
-                self._engine.load(None, name=self.model)
+                self._engine.load(None, name=self.name)
             return self._engine
 
     def assess(self, finished: ReplyFinished, text: str) -> Assessment:
@@ -93,3 +94,11 @@ class SessionEscalation:
             engine, self._engine = self._engine, None
         if engine is not None:
             engine.unload()
+
+
+def display_name(model: str) -> str:
+    """A model id for people: llama.cpp's servers name a model started without an alias by
+    its file path, shown as the file's name."""
+    if model.lower().endswith(".gguf") and ("/" in model or "\\" in model):
+        return model.replace("\\", "/").rsplit("/", 1)[-1]
+    return model

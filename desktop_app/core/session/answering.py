@@ -86,7 +86,7 @@ class Answering:
                created: bool, leaf_before: int | None, plan) -> None:
         name = self.model.name if self.model else "Assistant"
         if plan.remote:
-            name = self._escalation.model
+            name = getattr(self._escalation, "name", None) or self._escalation.model
         try:
             history = self.history
             messages, params = (None, None) if plan.route or plan.preset or plan.remote \

@@ -50,7 +50,8 @@ class AroundAnswer:
         answer.plan = replace(answer.plan, preset=preset, remote=True, reason=reason,
                               automatic=True)
         answer.routed = Routed(preset.id if preset else "general",
-                               preset.name if preset else "General chat", port.model,
+                               preset.name if preset else "General chat",
+                               getattr(port, "name", None) or port.model,
                                where="remote", step="escalation", reason=reason,
                                escalation_reason=reason)
 

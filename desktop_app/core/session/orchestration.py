@@ -195,7 +195,7 @@ class Orchestration:
             self._set_request(answer, plan.preset)
             answer.routed = Routed(plan.preset.id if plan.preset else "general",
                                    plan.preset.name if plan.preset else "General chat",
-                                   port.model, where="remote", step="escalation",
+                                   _shown_name(port), where="remote", step="escalation",
                                    reason=plan.reason or "asked by you",
                                    escalation_reason=plan.reason)
         elif plan.route:
@@ -260,3 +260,7 @@ class Orchestration:
         with self._lock:
             self.model = info
         self._emit(ModelLoaded(info, tuple(m.name for m in self.engine.loaded_models())))
+
+
+def _shown_name(port) -> str:
+    return getattr(port, "name", None) or port.model
