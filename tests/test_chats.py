@@ -221,3 +221,29 @@ def test_a_killed_writer_leaves_a_clean_store_and_a_marked_partial_answer(tmp_pa
     assert partial.id == path_now[-1].id
     words = partial.content.split()
     assert len(words) >= kill_after and words == [f"word{n}" for n in range(1, len(words) + 1)]
+
+
+def test_deleted_words_are_gone_from_the_files(tmp_path):
+    """A deleted chat or message leaves no readable trace in the file, its journal or the
+    search index's older segments."""
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    for i in range(30):
+        chat = store.create_chat(title=f"c{i}")
+        store.add_message(chat.id, parent_id=None, role="user",
+                          content=f"question {i} " + "lorem ipsum dolor " * 40)
+    secret = store.create_chat(title="private")
+    store.add_message(secret.id, parent_id=None, role="user", content="zebracorn hunter2")
+    other = store.create_chat(title="keep")
+    kept = store.add_message(other.id, parent_id=None, role="user", content="fine words")
+    note = store.add_message(other.id, parent_id=kept.id, role="assistant",
+                             content="quokkaphant passcode")
+    for i in range(10):
+        later = store.create_chat(title=f"d{i}")
+        store.add_message(later.id, parent_id=None, role="user", content=f"later {i} " * 30)
+    store.delete_chat(secret.id)
+    store.delete_message(note.id)
+    assert [hit.chat_id for hit in store.search("fine")] == [other.id]
+    store.close()
+    data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    for word in (b"zebracorn", b"hunter2", b"quokkaphant", b"passcode"):
+        assert word not in data, word

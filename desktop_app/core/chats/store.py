@@ -10,6 +10,7 @@ Several windows or processes may open the same file.
 from __future__ import annotations
 
 import contextlib
+import logging
 import json
 import sqlite3
 import threading
@@ -21,6 +22,9 @@ from typing import Iterator
 from .failures import ChatStoreError, ChatStoreNewerError, is_busy, open_error, write_error
 from .schema import LATEST_VERSION, migrate, schema_version
 from .search_hits import HIT_END, HIT_START, SearchHit, markers_absent_from, split_marked
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ class ChatStore:
             _use_wal(self._db)
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
+            # Deleted chats and messages are overwritten, not left readable in free pages
+            # (a person who deletes a chat expects its words gone from the disk).
+            self._db.execute("PRAGMA secure_delete = ON")
             found = schema_version(self._db)
             if found > LATEST_VERSION:
                 raise ChatStoreNewerError(
@@ -195,6 +202,20 @@ class ChatStore:
     def delete_chat(self, chat_id: int) -> None:
         with self._write() as db:
             db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Make deleted words unreadable on disk. secure_delete zeroes freed pages, but the
+        search index (FTS5, SQLite 3.40 has no secure-delete for it) keeps a deleted
+        message's words in older segments until they are merged: merge them ('optimize',
+        ~35 ms for 600 messages here), then fold the write-ahead log into the file and
+        empty it, so the old pages do not linger in ``-wal``."""
+        try:
+            with self._lock:
+                self._db.execute("INSERT INTO messages_fts(messages_fts) VALUES('optimize')")
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:   # busy (another window reading): done later
+            log.info("deleted text not scrubbed yet: %s", exc)
 
     # -- messages --------------------------------------------------------------------
     def add_message(self, chat_id: int, *, parent_id: int | None, role: str, content: str,
@@ -236,14 +257,17 @@ class ChatStore:
             raise ChatStoreError(f"that message no longer exists (id {message_id})")
         return _message(rows[0])
 
-    def delete_message(self, message_id: int) -> int | None:
+    def delete_message(self, message_id: int, *, scrub: bool = True) -> int | None:
         """Remove the message and everything after it; the chat shows the nearest branch,
-        whose last message is returned."""
+        whose last message is returned. ``scrub``: make its words unreadable on disk at
+        once (a person's delete; not for an answer taken back after a failure)."""
         gone = self.message(message_id)
         with self._write() as db:
             db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
             leaf = self._newest_leaf_under(db, gone.chat_id, gone.parent_id)
             db.execute("UPDATE chats SET current_leaf_id = ? WHERE id = ?", (leaf, gone.chat_id))
+        if scrub:
+            self._checkpoint()
         return leaf
 
     def _children(self, db: sqlite3.Connection, chat_id: int, parent_id: int | None) -> list[int]:

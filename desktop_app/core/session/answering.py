@@ -230,7 +230,7 @@ class Answering:
 
     def _delete_quietly(self, message_id: int) -> None:
         try:
-            self.store.delete_message(message_id)
+            self.store.delete_message(message_id, scrub=False)
         except ScalpelError as exc:
             log.warning("could not delete message %d: %s", message_id, exc)
 
