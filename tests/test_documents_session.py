@@ -51,7 +51,7 @@ def make(tmp_path, index, *, n_ctx=4096, refusal=None, port=None):
     model = tmp_path / "m.gguf"
     model.write_bytes(b"GGUF")
     engine.load(model, LoadOptions(n_ctx=n_ctx), name="Small")
-    documents = SessionDocuments(index, refusal=lambda: refusal)
+    documents = SessionDocuments(lambda: index, refusal=lambda: refusal)
     session = ChatSession(store, engine, preset_for=lambda _id: None, save_interval_s=0.01,
                           documents=documents, escalation=port)
     return session, engine, Recorder(session), store

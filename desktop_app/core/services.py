@@ -176,7 +176,7 @@ class Services:
         from .documents.allowed import documents_refusal
         from .documents.session_port import SessionDocuments
 
-        return SessionDocuments(self.documents_store, engine=engine,
+        return SessionDocuments(lambda: self.documents_store, engine=engine,
                                 resolve=self.models.resolve, catalog=self.catalog,
                                 refusal=lambda: documents_refusal(self.policy))
 

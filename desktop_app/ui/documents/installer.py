@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sqlite3
 import threading
 
 from PySide6.QtCore import QEvent, QObject, Signal
@@ -42,6 +43,7 @@ class DocumentsUi(QObject):
         self._watch_interval = watch_interval
         self.session = window.chat.session
         self.controller = self.attachments = self.bar = self.links = self.drops = None
+        self.unavailable: str | None = None   # why documents cannot be used, if so
         self.documents_window = None
         self.picker = None
         self._opened = None          # (store, owned) opened by the warm-up thread
@@ -74,6 +76,8 @@ class DocumentsUi(QObject):
         if not self.ready:
             self._warm.join()
             self._build()
+        if not self.ready and self.unavailable:
+            self._window.show_error(self.unavailable)
         return self.ready
 
     def _build(self) -> None:
@@ -90,9 +94,19 @@ class DocumentsUi(QObject):
         from .input_bar import DocumentsBar
 
         window, services = self._window, self._services
-        self.controller = DocumentsController(services, window.bridge.engine,
-                                              watch_interval=self._watch_interval,
-                                              opened=self._opened, parent=self)
+        try:
+            controller = DocumentsController(services, window.bridge.engine,
+                                             watch_interval=self._watch_interval,
+                                             opened=self._opened, parent=self)
+        except (OSError, sqlite3.Error) as exc:   # an unwritable data folder, say
+            log.warning("documents: the index cannot be opened: %s", exc)
+            self.unavailable = (f"Your documents' index cannot be opened ({exc}); check that "
+                                "Scalpel's data folder can be written, then restart Scalpel.")
+            for action in (self.attach_action, self.choose_action):
+                action.setEnabled(False)
+                action.setToolTip(self.unavailable)
+            return
+        self.controller = controller
         self.attachments = Attachments(self.controller, self.session,
                                        report_error=window.show_error, parent=self)
         self.links = SourceLinks(window, lambda mid: message_sources(services.chat_store, mid),
