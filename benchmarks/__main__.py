@@ -23,6 +23,9 @@ Sections, in order (the in-process engine is unloaded before the others run):
      window's API streams to another process (``bench_api_gui``, own process);
 5,7. idle CPU after a reply, RSS beyond the mmapped model (``bench_footprint``);
 6.   start to a shown window (``bench_cold_start``).
+Then orchestration (issue 15), in its own "## Orchestration" section: routing time per
+step, the remote engine vs the openai client, calibration on a held-out half
+(``bench_orchestration``; alone: ``python -m benchmarks.bench_orchestration``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import (bench_api, bench_api_gui, bench_chat_turns,  # noqa: E402
                         bench_cold_start, bench_confidence, bench_engine_process, bench_footprint,
                         bench_gui_stream, bench_reference, llama_bench, report)
+from benchmarks import bench_orchestration  # noqa: E402
 from benchmarks.bench_decode import (DEFAULT_THREADS, open_bare, open_engine,  # noqa: E402
                                      starter_model_path)
 
@@ -212,11 +216,17 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: footprint_section(results))
     run_section(results, [("Start to a shown window", "< 1.5 s")],
                 lambda: start_section(results, args))
+    orchestration: list[report.Results] = []   # its own section, "## Orchestration"
+    run_section(results, [("Orchestration: routing, remote engine, calibration", "-")],
+                lambda: orchestration.append(
+                    bench_orchestration.measure(model, args.threads, args.rounds)))
     results.context["load average at end"] = report.load_average()
     results.context["CPU used by other processes meanwhile"] = others.share()
     command = shlex.join([".venv/bin/python", "-m", "benchmarks",
                           *(sys.argv[1:] if argv is None else argv)])
     text = report.document(results, command=command, seconds=time.perf_counter() - started)
+    if orchestration:
+        text += "\n" + bench_orchestration.section_text(orchestration[0], command=command)
     report.write(args.output, text)
     print(text)
     print(f"(written to {args.output})", file=sys.stderr)

@@ -162,4 +162,6 @@ def test_policy_show_lists_the_escalation(scalpel, tmp_path, write_policy):
     assert "escalation (locked): ask mode, to big-72b" in result.stdout
     shown = json.loads(scalpel("policy", "show", "--json",
                                env={"SCALPEL_SYSTEM_CONFIG": str(tmp_path / "etc")}).stdout)
-    assert json.dumps(shown).count("big-72b") >= 1
+    escalation = shown["values"]["escalation"]
+    assert escalation["value"]["model"] == "big-72b" and escalation["value"]["mode"] == "ask"
+    assert escalation["source"].endswith("policy.json")
