@@ -96,10 +96,13 @@ class DocumentAnswers:
         streams from it), or None when stopped."""
         notes: list[str] = []
         total = len(plan.parts)
+        # each part's notes get an equal share of one combine prompt, so that one round of
+        # combining usually does (and every round shrinks the notes: see _shortened)
+        share = max(48, min(MAP_TOKENS, plan.budget_tokens // (total + 1)))
         for part in plan.parts:
             self._emit(AnswerProgress(answer.chat_id, answer.row.id,
                                       f"Reading part {part.index} of {total}…"))
-            text = self._complete(answer, part.prompt)
+            text = self._complete(answer, part.prompt, max_tokens=share)
             if text is None:
                 return None
             notes.append(text)
@@ -107,23 +110,26 @@ class DocumentAnswers:
         while len(prompts) > 1:
             self._emit(AnswerProgress(answer.chat_id, answer.row.id,
                                       f"Combining {len(prompts)} sets of notes…"))
-            notes = []
+            combined = []
             for prompt in prompts:
-                text = self._complete(answer, prompt)
+                text = self._complete(answer, prompt, max_tokens=share)
                 if text is None:
                     return None
-                notes.append(text)
+                combined.append(text)
+            if len(combined) >= len(notes):   # no fewer notes than before: cut them to fit
+                combined = _shortened(combined, plan.budget_tokens)
+            notes = combined
             prompts = plan.combine_prompts(notes, count_tokens)
         self._emit(AnswerProgress(answer.chat_id, answer.row.id,
                                   f"Writing the answer from {total} parts…"))
         return prompts[0] if prompts else None
 
-    def _complete(self, answer, prompt: str) -> str | None:
+    def _complete(self, answer, prompt: str, *, max_tokens: int = MAP_TOKENS) -> str | None:
         """One non-streamed local answer to ``prompt`` (a map or combine step); None
         when the person stopped the answer."""
         if answer.stop_requested:
             return None
-        params = GenerationParams(temperature=0.0, max_tokens=MAP_TOKENS,
+        params = GenerationParams(temperature=0.0, max_tokens=max_tokens,
                                   token_confidence=False)
         with self._lock:
             if answer.stop_requested:
@@ -140,6 +146,13 @@ class DocumentAnswers:
         with self._lock:
             answer.handle = None
         return "".join(parts)
+
+
+def _shortened(notes: list[str], budget_tokens: int) -> list[str]:
+    """Notes cut to equal shares of one prompt, so that combining always ends (a model
+    whose notes do not get shorter would otherwise combine for ever)."""
+    characters = max(80, (budget_tokens * 3) // (len(notes) + 1))
+    return [n if len(n) <= characters else n[:characters].rstrip() + " …" for n in notes]
 
 
 def _with_context(messages: list[Message], context: str) -> list[Message]:
