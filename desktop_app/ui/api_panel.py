@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QMainWindow, Q
 
 from ..core.errors import ScalpelError
 from ..core.services import Services
+from .event_kinds import is_close_of
 from .plain_text import plain_label
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class ApiPanel(QObject):
         self.switch.setChecked(False)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
-        if watched is self._window and event.type() == QEvent.Type.Close:
+        if is_close_of(watched, self._window, event):
             self.stop()  # before the window's engine is unloaded
         return False
 

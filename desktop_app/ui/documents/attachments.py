@@ -31,6 +31,7 @@ from ...core.documents.readers import kind_of
 from ...core.documents.scan import normalize
 from ...core.errors import ScalpelError
 from .controller import DocumentsController
+from ..event_kinds import kind as event_kind
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class FileDrops(QObject):
         target.installEventFilter(self)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt naming
-        kind = event.type()
+        kind = event_kind(event)
         if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
             paths = _local_files(event.mimeData())
             if not paths:

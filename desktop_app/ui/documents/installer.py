@@ -19,11 +19,12 @@ import logging
 import sqlite3
 import threading
 
-from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QBoxLayout, QFileDialog, QMenu, QToolButton
 
 from ...core.resources import resource_path
+from ..event_kinds import is_close_of
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ class DocumentsUi(QObject):
             self.documents_window.update_embedding_note()
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt naming
-        if watched is self._window and event.type() == QEvent.Type.Close:
+        if is_close_of(watched, self._window, event):
             self._closing = True
             if self.controller is not None:
                 self.controller.shutdown()   # before the window's engine goes

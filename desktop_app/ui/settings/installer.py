@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, QObject, QUrl
 from PySide6.QtGui import QAction, QKeySequence
 
 from ...core.services import Services
+from ..event_kinds import is_close_of
 from . import saving
 from .dialog import SettingsDialog
 from .page import open_with_system
@@ -52,7 +53,7 @@ class SettingsMenu(QObject):
         return self.dialog
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
-        if watched is self._window and event.type() == QEvent.Type.Close:
+        if is_close_of(watched, self._window, event):
             self._unsubscribe()
             if self.dialog is not None:
                 self.dialog.close()
