@@ -77,7 +77,7 @@ def test_the_services_that_crashed_on_a_bad_value_now_work(scalpel_home, key, va
     services = build_services(Paths.under(scalpel_home))
     assert services.current_preset() is not None            # last_preset ["code"]: unhashable
     assert services.hub_client().endpoint.startswith("http")  # hub_endpoint 5: .rstrip
-    assert services.load_options().n_gpu_layers == 0          # n_gpu_layers "all"
+    assert services.load_options().n_gpu_layers is None       # n_gpu_layers "all": auto
     assert services.registry.list() is not None                # recent_models [1, 2, null]
     assert services.settings.window_geometry is None           # window_geometry 12345
 
@@ -123,7 +123,7 @@ def test_several_bad_values_give_one_warning_naming_each(scalpel_home):
     store = SettingsStore(write(settings_file(scalpel_home),
                                 {"n_ctx": 5, "n_gpu_layers": "all", "temperature": 0.3}))
     settings = store.load()
-    assert (settings.n_ctx, settings.n_gpu_layers, settings.temperature) == (4096, 0, 0.3)
+    assert (settings.n_ctx, settings.n_gpu_layers, settings.temperature) == (4096, None, 0.3)
     assert "'n_ctx'" in store.warning and "'n_gpu_layers'" in store.warning
     assert "4096" in store.warning and '"all"' in store.warning  # the default and the value
     assert "'temperature'" not in store.warning

@@ -8,7 +8,9 @@ import platform
 import sys
 
 from .. import __version__
-from ..core import hardware
+from ..core import cpu_topology, hardware, offload
+from ..core.fit import kv_bytes_per_token_from_gguf
+from ..core.gguf_inspect import inspect_gguf
 from ..core.policy import deployment_warnings
 from ..core.services import Services
 
@@ -34,6 +36,38 @@ def _llama_build() -> dict[str, object]:
     return {"importable": True, **llama_api.build_info()}
 
 
+def _devices() -> dict[str, object]:
+    """llama.cpp's backends and devices as the engine sees them (ggml's registry)."""
+    try:
+        from ..core.engine import llama_api
+        backends, devices = llama_api.backends_and_devices()
+    except Exception as exc:  # noqa: BLE001 - a broken native build must not stop the report
+        return {"backends": [], "devices": [], "error": f"{type(exc).__name__}: {exc}"}
+    return {"backends": list(backends), "devices": [d.to_dict() for d in devices]}
+
+
+def _offload(services: Services, found: dict[str, object]) -> dict[str, object] | None:
+    """Where the default model's layers would go with the current settings."""
+    ref = services.default_model()
+    if ref is None:
+        return None
+    options = services.load_options(ref)
+    try:
+        gguf = inspect_gguf(ref.path)
+    except Exception as exc:  # noqa: BLE001 - a bad file is reported, not fatal here
+        return {"model": ref.id, "error": str(exc)}
+    n_ctx = min(options.n_ctx, gguf.context_length or options.n_ctx)
+    shape = offload.model_shape(
+        block_count=gguf.block_count, parameter_count=gguf.parameter_count,
+        file_size=gguf.file_size, metadata=gguf.metadata, architecture=gguf.architecture,
+        kv_bytes_per_token=kv_bytes_per_token_from_gguf(gguf), n_ctx=n_ctx,
+        step_tokens=options.n_ubatch)
+    devices = [offload.Device.from_dict(d) for d in found["devices"]]
+    plan = offload.plan_offload(shape, devices, requested=options.n_gpu_layers,
+                                backends=tuple(found["backends"]))
+    return {"model": ref.id, "n_ctx": n_ctx, **plan.to_dict()}
+
+
 def _gpu() -> dict[str, object] | None:
     gpu = hardware.gpu_memory()
     return None if gpu is None else {"name": gpu.name, "total_bytes": gpu.total_bytes,
@@ -43,6 +77,9 @@ def _gpu() -> dict[str, object] | None:
 def collect_report(services: Services) -> dict[str, object]:
     cpu = services.cpu
     memory = hardware.memory_info()
+    busy = cpu_topology.other_cpu_use() if services.settings.n_threads is None else None
+    threads = hardware.thread_choice(cpu, services.settings.n_threads, others_busy=busy)
+    devices = _devices()
     return {
         "scalpel": __version__,
         "python": sys.version.split()[0],
@@ -52,11 +89,15 @@ def collect_report(services: Services) -> dict[str, object]:
         "settings_file": str(services.paths.settings_file),
         "settings_warning": services.settings_store.warning,
         "cpu": {"logical": cpu.logical, "physical": cpu.physical, "usable": cpu.usable,
-                "threads_chosen": hardware.choose_threads(cpu, services.settings.n_threads),
+                "performance_cores": cpu.performance, "quota": cpu.quota,
+                "others_busy": None if busy is None else round(busy, 2),
+                "threads_chosen": threads.threads, "threads_reason": threads.reason,
                 "threads_overridden": services.settings.n_threads is not None},
         "memory": {"total_bytes": memory.total_bytes, "available_bytes": memory.available_bytes},
         "llama_cpp": _llama_build(),
         "gpu": _gpu(),
+        "devices": devices,
+        "offload": _offload(services, devices) if not devices.get("error") else None,
         "models": [{**m.to_dict(), "allowed": services.model_allowed(m)}
                    for m in services.registry.list()],
         "policy": _policy(services),
@@ -85,6 +126,8 @@ def format_report(report: dict) -> str:
         how = "set by your organization"
     lines += ["", f"CPU: {cpu['physical']} physical / {cpu['logical']} logical cores, "
               f"{cpu['usable']} usable; {cpu['threads_chosen']} inference threads ({how})"]
+    if not cpu["threads_overridden"]:
+        lines.append(f"  threads: {cpu['threads_reason']}")
     mem = report["memory"]
     if mem["total_bytes"]:
         lines.append(f"Memory: {mem['available_bytes'] / 2**30:.1f} GB free of "
@@ -95,6 +138,7 @@ def format_report(report: dict) -> str:
         lines += [f"llama.cpp GPU offload: {gpu}", f"llama.cpp features: {llama['system_info']}"]
     else:
         lines.append(f"llama.cpp: cannot be loaded: {llama['error']}")
+    lines += _format_devices(report["devices"], report["offload"])
     if report["gpu"]:
         gpu = report["gpu"]
         lines.append(f"GPU: {gpu['name']}, {gpu['free_bytes'] / 2**30:.1f} GB free of "
@@ -104,6 +148,20 @@ def format_report(report: dict) -> str:
               + ("  NOT ALLOWED by policy" if m["allowed"] is False else "")
               for m in report["models"]] or ["  none found"]
     return "\n".join(lines + [""] + _format_policy(report["policy"]))
+
+
+def _format_devices(found: dict, plan: dict | None) -> list[str]:
+    if found.get("error"):
+        return [f"llama.cpp devices: cannot be listed: {found['error']}"]
+    lines = [f"llama.cpp backends: {', '.join(found['backends']) or 'none'}", "Devices:"]
+    for d in found["devices"]:
+        lines.append(f"  {d['name']:<9} {d['backend']:<7} {d['kind']:<5} {d['description']}: "
+                     f"{d['free_bytes'] / 2**30:.1f} GB free of {d['total_bytes'] / 2**30:.1f} GB")
+    if not found["devices"]:
+        lines.append("  none")
+    if plan is not None:
+        lines.append(f"Offload for {plan['model']}: " + plan.get("status", plan.get("error", "")))
+    return lines
 
 
 def _format_policy(policy: dict) -> list[str]:

@@ -1,17 +1,24 @@
 """What this machine offers inference: cores, memory, GPU offload.
 
 Thread choice matters more than anything else for speed on a laptop. llama.cpp
-spins its worker threads, so running more of them than there are free physical
-cores is disastrous: measured on a 2-core machine with one other busy process,
-2 threads fell to 1-3 tok/s while 1 thread kept 18 tok/s. Scalpel therefore
-never uses more threads than physical cores and keeps one core for the GUI.
+spins its worker threads and meets them at a barrier per step, so running more
+of them than there are free, alike, physical cores is disastrous: measured on a
+2-core machine with one other busy process, 2 threads fell to 1-3 tok/s while 1
+thread kept 18 tok/s. On the same machine idle, 2 threads decode ~15% faster
+than 1 (benchmarks/results.md, "Hardware"). So the choice (``thread_choice``) is
+every usable physical core (affinity, hybrid CPUs' performance cores only,
+a container's quota: cpu_topology.py), less the cores other processes are busy
+on when the model loads, and says why.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
+
+from . import cpu_topology
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +28,10 @@ MAX_THREADS = 512  # GGML_MAX_N_THREADS: llama.cpp crashes (SIGSEGV) when given 
 @dataclass(frozen=True)
 class CpuInfo:
     logical: int
-    physical: int
-    usable: int  # CPUs this process may run on (affinity / cgroup quota)
+    physical: int  # physical cores among the usable CPUs (hyper-threads count once)
+    usable: int  # CPUs this process may run on (affinity)
+    performance: int | None = None  # physical performance cores usable, on a hybrid CPU
+    quota: float | None = None  # a container's CPU quota, in CPUs
 
 
 def _physical_cores() -> int | None:
@@ -53,35 +62,79 @@ def _physical_cores_from_proc() -> int | None:
     return len(cores) or None
 
 
-def _usable_cpus(logical: int) -> int:
+def _usable_set(logical: int) -> set[int]:
     try:
-        usable = len(os.sched_getaffinity(0))
+        return set(os.sched_getaffinity(0)) or set(range(logical))
     except (AttributeError, OSError):
-        usable = logical
-    return max(1, min(usable, logical))
+        return set(range(logical))
 
 
-def cpu_info() -> CpuInfo:
+def _usable_cpus(logical: int) -> int:
+    return max(1, min(len(_usable_set(logical)), logical))
+
+
+def cpu_info(root=cpu_topology.ROOT) -> CpuInfo:
+    """This machine's CPUs as this process may use them (``root``: a fake /, for tests)."""
     logical = os.cpu_count() or 1
-    physical = _physical_cores() or logical
-    return CpuInfo(logical=logical, physical=min(physical, logical),
-                   usable=_usable_cpus(logical))
+    usable_set = _usable_set(logical)
+    usable = max(1, min(len(usable_set), logical))
+    physical = cpu_topology.physical_cores_of(usable_set, root)
+    if physical is None:  # no /sys topology: the whole machine's count, bounded by affinity
+        physical = min(_physical_cores() or logical, usable)
+    fast = cpu_topology.performance_cpus(root)
+    performance = None
+    if fast is not None and fast & usable_set:
+        performance = cpu_topology.physical_cores_of(fast & usable_set, root)
+    return CpuInfo(logical=logical, physical=max(1, min(physical, logical)), usable=usable,
+                   performance=performance, quota=cpu_topology.cgroup_cpu_quota(root))
 
 
-def choose_threads(cpu: CpuInfo, override: int | None = None) -> int:
-    """Threads for llama.cpp: the override if given, else one core left free.
+BUSY_IGNORED = 0.3  # CPUs' worth of other work too small to give a core up for
 
-    Physical cores bound it (hyper-threads slow llama.cpp down), and so does
-    the CPU affinity the process was given. An override is only clamped to
-    1..MAX_THREADS (with a warning): llama.cpp crashes beyond that.
-    """
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    threads: int
+    reason: str  # what bounded it, for ``scalpel doctor``
+
+    def to_dict(self) -> dict[str, object]:
+        return {"threads": self.threads, "reason": self.reason}
+
+
+def thread_choice(cpu: CpuInfo, override: int | None = None, *,
+                  others_busy: float | None = None) -> ThreadChoice:
+    """Threads for llama.cpp and why: the override if given, else every usable physical
+    core (performance cores only on a hybrid CPU, within a container's quota) less the
+    cores other processes keep busy (``others_busy``, in CPUs, measured at load by
+    ``cpu_topology.other_cpu_use``). An override is only clamped to 1..MAX_THREADS (with
+    a warning): llama.cpp crashes beyond that."""
     if override:
         clamped = min(max(1, override), MAX_THREADS)
         if clamped != override:
             log.warning("n_threads %d is outside 1..%d; using %d", override, MAX_THREADS, clamped)
-        return clamped
-    cores = min(cpu.physical, cpu.usable)
-    return max(1, cores - 1)
+        return ThreadChoice(clamped, "set in settings")
+    cores = max(1, min(cpu.physical, cpu.usable))
+    reasons = [f"{cores} physical core{'s' if cores != 1 else ''} usable"
+               + (f" of {cpu.logical} logical CPUs" if cpu.logical != cores else "")]
+    if cpu.performance is not None and cpu.performance < cores:
+        cores = max(1, cpu.performance)
+        reasons.append(f"{cores} of them performance cores (hybrid CPU: efficiency cores "
+                       "would hold the others back)")
+    if cpu.quota is not None and cpu.quota < cores:
+        cores = max(1, math.floor(cpu.quota + 0.01))
+        reasons.append(f"a CPU quota of {cpu.quota:g} CPUs")
+    threads = cores
+    if others_busy is not None and others_busy >= BUSY_IGNORED:
+        taken = math.ceil(others_busy - BUSY_IGNORED)
+        threads = max(1, cores - max(1, taken))
+        reasons.append(f"other programs busy on {others_busy:.1f} CPUs")
+    return ThreadChoice(threads, "; ".join(reasons))
+
+
+def choose_threads(cpu: CpuInfo, override: int | None = None, *,
+                   others_busy: float | None = None) -> int:
+    """``thread_choice``'s number."""
+    return thread_choice(cpu, override, others_busy=others_busy).threads
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class Settings:
     recent_models: list[str] = field(default_factory=list)
     embedding_model: str | None = None  # model id or path for /v1/embeddings; None: detected
     escalation: dict[str, Any] | None = None  # core/escalation's object; the policy's wins
+    last_folder: str | None = None      # where the last file dialog was (export, import, open)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def remember_model(self, path: str) -> None:
@@ -145,6 +146,8 @@ RULES: dict[str, Rule] = {
                           meaning=f"a list of up to {MAX_RECENT_MODELS} model file paths"),
     "embedding_model": Rule(str, optional=True, pattern=_PATH_TEXT,
                             meaning="an embedding model's id or file path"),
+    "last_folder": Rule(str, optional=True, pattern=_PATH_TEXT,
+                        meaning="a folder path"),
     "escalation": Rule(dict, optional=True, check=_escalation_ok,
                        meaning='an escalation object like {"mode": "ask", "endpoint": '
                                '"https://llm.example/v1", "model": "..."}'),

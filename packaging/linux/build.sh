@@ -6,9 +6,11 @@
 #      and (as root) a machine policy in /etc/scalpel that no environment variable gets around
 #   4. a per-machine .deb: /opt/scalpel, /usr/bin/scalpel, .desktop, AppStream metainfo, icons
 # Output: build/linux/scalpel_<version>_<arch>.deb   (2 min 12 s here; the first run
-# also compiles a portable llama.cpp wheel, ~15 minutes on 2 cores, kept in ~/.cache/scalpel-build)
+# also compiles llama.cpp with every CPU variant and Vulkan, ~40 minutes on 2 cores, kept in
+# ~/.cache/scalpel-build)
 # Environment: SCALPEL_BUILD_VENV  reuse this venv instead of build/linux/venv
 #              SCALPEL_WHEEL_CACHE  where the portable llama-cpp-python wheel is kept
+#              SCALPEL_LLAMA_VULKAN=0  build llama.cpp without its Vulkan backend
 #              SCALPEL_BUNDLE_STARTER=0  leave the 98 MB starter model out (the smoke
 #              tests then need the starter elsewhere, so the build skips them)
 set -euo pipefail
@@ -29,18 +31,35 @@ step "build venv at $VENV"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-# A portable llama.cpp: the usual pip build is tuned to this CPU (-march=native) and may die
-# with "illegal instruction" on older laptops. GGML_NATIVE=OFF targets x86-64 with AVX2/FMA.
-# pip's wheel cache ignores CMAKE_ARGS, so the portable wheel is kept in a cache of its own.
+# A llama.cpp that adapts at run time: the usual pip build is tuned to this CPU
+# (-march=native) and may die with "illegal instruction" on older laptops. GGML_BACKEND_DL
+# with GGML_CPU_ALL_VARIANTS builds every x86-64 CPU variant (SSE4.2 ... AVX2, AVX-512, AMX)
+# as its own library and ggml loads the best one this CPU runs (Scalpel loads them from
+# llama_cpp/lib: core/engine/ggml_devices.py); GGML_VULKAN adds the Vulkan backend (NVIDIA,
+# AMD and Intel GPUs in one build), used when a Vulkan driver is there and skipped when not.
+# Its toolchain comes from Debian (packaging/linux/vulkan_toolchain.sh); without it the
+# build has the CPU variants only. SCALPEL_LLAMA_VULKAN=0 leaves Vulkan out.
+# pip's wheel cache ignores CMAKE_ARGS, so the wheel is kept in a cache of its own, one
+# folder per flavour.
 LLAMA_PIN="$(grep -o 'llama-cpp-python==[0-9.]*' "$ROOT/pyproject.toml")"
 WHEELS="${SCALPEL_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scalpel-build/wheels}"
-wheel="$(ls "$WHEELS"/llama_cpp_python-"${LLAMA_PIN#*==}"-*.whl 2>/dev/null | head -1 || true)"
-if [ -z "$wheel" ]; then
-  echo "compiling a portable $LLAMA_PIN (about 15 minutes on 2 cores, once)"
-  CMAKE_ARGS="-DGGML_NATIVE=OFF ${CMAKE_ARGS:-}" "$VENV/bin/pip" wheel -q --no-deps \
-    --no-cache-dir --no-binary llama-cpp-python -w "$WHEELS" "$LLAMA_PIN"
-  wheel="$(ls "$WHEELS"/llama_cpp_python-"${LLAMA_PIN#*==}"-*.whl | head -1)"
+LLAMA_ARGS="-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON"
+LLAMA_ARGS+=" -DCMAKE_INSTALL_BINDIR=llama_cpp/lib"  # the backend libraries beside libllama
+FLAVOUR=dl-cpu
+if [ "${SCALPEL_LLAMA_VULKAN:-1}" != 0 ] \
+   && vulkan_include="$(bash "$ROOT/packaging/linux/vulkan_toolchain.sh")"; then
+  LLAMA_ARGS+=" -DGGML_VULKAN=ON -DVulkan_INCLUDE_DIR=$vulkan_include"
+  FLAVOUR=dl-vulkan
 fi
+wheel="$(ls "$WHEELS/$FLAVOUR"/llama_cpp_python-"${LLAMA_PIN#*==}"-*.whl 2>/dev/null | head -1 || true)"
+if [ -z "$wheel" ]; then
+  echo "compiling $LLAMA_PIN ($FLAVOUR: every CPU variant$([ $FLAVOUR = dl-vulkan ] && echo ' + Vulkan'); about 40 minutes on 2 cores, once)"
+  CMAKE_ARGS="$LLAMA_ARGS ${CMAKE_ARGS:-}" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+    nice -n 10 "$VENV/bin/pip" wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python \
+    -w "$WHEELS/$FLAVOUR" "$LLAMA_PIN"
+  wheel="$(ls "$WHEELS/$FLAVOUR"/llama_cpp_python-"${LLAMA_PIN#*==}"-*.whl | head -1)"
+fi
+echo "llama.cpp wheel: $wheel"
 "$VENV/bin/pip" install -q --force-reinstall --no-deps "$wheel"
 "$VENV/bin/pip" install -q -e "$ROOT[starter]" "pyinstaller==6.22.3"
 
@@ -62,6 +81,15 @@ smoke_test() (  # $1: folder holding the scalpel and scalpel-gui executables (a 
   "$bin/scalpel" doctor --json | "$VENV/bin/python" -c \
     'import json,sys; r=json.load(sys.stdin); assert r["llama_cpp"]["importable"], r' \
     || fail "'scalpel doctor --json' is not valid JSON"
+  # The backends are loaded from their own libraries: the CPU always, Vulkan when built.
+  "$bin/scalpel" doctor --json | FLAVOUR="$FLAVOUR" "$VENV/bin/python" -c '
+import json, os, sys
+r = json.load(sys.stdin)
+backends = r["devices"]["backends"]
+assert r["llama_cpp"]["backends_loaded_from_files"] and "CPU" in backends, r["devices"]
+assert os.environ["FLAVOUR"] != "dl-vulkan" or "Vulkan" in backends, backends
+print("frozen llama.cpp backends:", ", ".join(backends), "| offload:", (r["offload"] or {}).get("status"))
+' || fail "the frozen app's llama.cpp backends are not loaded"
   "$bin/scalpel" policy check "$ROOT/packaging/policy.example.json" > /dev/null \
     || fail "the example policy does not pass 'scalpel policy check'"
   if [ "${SCALPEL_BUNDLE_STARTER:-1}" = 0 ]; then
@@ -69,6 +97,7 @@ smoke_test() (  # $1: folder holding the scalpel and scalpel-gui executables (a 
     return
   fi
   grep -q "smollm2-135m-instruct" "$home/doctor.txt" || fail "doctor lists no starter model"
+  vulkan_smoke_test "$bin"
   answer="$("$bin/scalpel" chat --temperature 0 --max-tokens 16 "Say hello.")" \
     || fail "frozen headless 'scalpel chat' failed"
   [ -n "${answer// /}" ] || fail "frozen 'scalpel chat' answered nothing"
@@ -91,6 +120,24 @@ smoke_test() (  # $1: folder holding the scalpel and scalpel-gui executables (a 
   kill "$gui"; wait "$gui" 2>/dev/null || true; gui=""
   [ ! -s "$SCALPEL_HOME/logs/crash.log" ] || fail "the window crashed: $SCALPEL_HOME/logs/crash.log"
 )
+
+# The Vulkan path, frozen: the starter model with its layers on a Vulkan device. Without a
+# GPU, Debian's lavapipe (mesa-vulkan-drivers, installed here when root) is one; ggml skips
+# such CPU-type devices unless GGML_VK_VISIBLE_DEVICES names them.
+vulkan_smoke_test() {  # $1: folder holding the scalpel executable
+  [ "$FLAVOUR" = dl-vulkan ] || { echo "llama.cpp built without Vulkan: no GPU check"; return; }
+  if ! dpkg -s mesa-vulkan-drivers > /dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q mesa-vulkan-drivers > /dev/null || true
+  fi
+  dpkg -s mesa-vulkan-drivers > /dev/null 2>&1 \
+    || { echo "no Vulkan driver (mesa-vulkan-drivers): skipping the Vulkan check"; return; }
+  GGML_VK_VISIBLE_DEVICES=0 "$1/scalpel" chat --no-save --temperature 0 --max-tokens 8 \
+    "Say hello." > "$home/vulkan-chat.txt" 2>&1 || fail "frozen chat on Vulkan failed: $(tail -3 "$home/vulkan-chat.txt")"
+  grep -q "GPU (Vulkan, llvmpipe): 30/30 layers\|GPU (Vulkan, [^)]*): 30/30 layers" \
+    "$SCALPEL_HOME/logs/scalpel.log" || fail "the frozen app did not put the layers on Vulkan"
+  echo "frozen chat on Vulkan: $(grep -o 'GPU (Vulkan, [^)]*): [0-9/]* layers' \
+    "$SCALPEL_HOME/logs/scalpel.log" | tail -1): $(tail -1 "$home/vulkan-chat.txt")"
+}
 
 # The machine's policy holds against what a user can set: the frozen app sees only the real
 # /etc/scalpel (its location is code, not environment), so this step writes a policy there

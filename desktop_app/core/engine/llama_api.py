@@ -19,6 +19,7 @@ for the caller to bind to locals, never a Python wrapper. They are looked up on
 from __future__ import annotations
 
 import ctypes
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import llama_cpp
@@ -34,15 +35,40 @@ def version() -> str:
     return llama_cpp.__version__
 
 
+def library_dir() -> Path:
+    """llama-cpp-python's folder of native libraries (libllama, libggml, backends)."""
+    return Path(llama_cpp.__file__).resolve().parent / "lib"
+
+
+def ggml_registry():
+    """ggml's backend registry, its backends loaded from ``library_dir`` in a
+    GGML_BACKEND_DL build (ggml_devices.py). Called before any model is opened."""
+    from . import ggml_devices
+    from .llama_log import install_log_bridge
+
+    install_log_bridge()  # ggml's "loaded CPU backend from ..." lines go to the log
+    return ggml_devices.registry(library_dir())
+
+
+def backends_and_devices() -> tuple[tuple[str, ...], list]:
+    """(registered backends' names, ``offload.Device`` per device) in this process."""
+    registry = ggml_registry()
+    return tuple(registry.backend_names()), registry.devices()
+
+
 def supports_gpu_offload() -> bool:
+    ggml_registry()
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
 def build_info() -> dict[str, object]:
     """What this llama.cpp build can do (``scalpel doctor``)."""
+    registry = ggml_registry()
     return {
         "version": version(),
         "gpu_offload": supports_gpu_offload(),
+        "backends_loaded_from_files": registry.dynamic,
+        "cpu_features": registry.cpu_features(),
         "mmap": bool(llama_cpp.llama_supports_mmap()),
         "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip(),
     }
@@ -58,6 +84,7 @@ def open_llama(path: str, *, n_ctx: int, n_threads: int, n_batch: int, n_ubatch:
     ``sys.stderr``, which the caller redirects. llama.cpp's own log goes through
     ``set_log_callback``.
     """
+    ggml_registry()
     llama = llama_cpp.Llama(
         model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
         n_batch=n_batch, n_ubatch=n_ubatch, n_gpu_layers=n_gpu_layers,
@@ -71,6 +98,7 @@ def open_embedding_llama(path: str, *, n_ctx: int, n_threads: int,
     """A ``llama_cpp.Llama`` on ``path`` for embeddings only: ``embedding=True`` and mean
     pooling (which also works over a causal model), one text per compute step of up to
     ``n_ctx`` tokens. Raises ValueError, RuntimeError or OSError, like ``open_llama``."""
+    ggml_registry()
     llama = llama_cpp.Llama(
         model_path=path, embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
         n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, n_threads=n_threads,

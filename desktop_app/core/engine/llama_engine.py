@@ -26,8 +26,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from .. import hardware
+from .. import cpu_topology, hardware, offload
 from ..errors import EngineError, ModelFileError, NoModelLoadedError
+from ..fit import kv_bytes_per_token_from_gguf
 from ..gguf_inspect import GGUFInfo, inspect_gguf
 from .decode import Sampler
 from .embedder import Embedder
@@ -64,14 +65,19 @@ class _StderrToLog:
 
 class LlamaEngine:
     def __init__(self, *, cpu: hardware.CpuInfo | None = None, keep_loaded: int = 1,
-                 memory=hardware.memory_info, gpu=hardware.gpu_memory,
+                 memory=hardware.memory_info, gpu=None, devices=None,
+                 others_busy=cpu_topology.other_cpu_use,
                  gate: "ModelGate | None" = None) -> None:
         """``gate`` is the organization's allow-list; every load goes through it.
-        ``memory`` and ``gpu`` report free RAM and video memory (tests pass fakes)."""
+        ``memory`` and ``gpu`` report free RAM and video memory (default: the offload
+        device's, from ``devices``: () -> (backend names, [offload.Device]), llama.cpp's
+        own list by default); ``others_busy`` the CPUs other programs use (tests pass fakes)."""
         self._cpu = cpu or hardware.cpu_info()
         self._gate = gate
         self._memory = memory
         self._gpu = gpu
+        self._devices = devices
+        self._others_busy = others_busy
         self._model: LoadedModel | None = None
         self._pool = ModelPool(keep=keep_loaded, memory=memory)
         self._fitter = HistoryFitter()
@@ -131,33 +137,60 @@ class LlamaEngine:
         opened = _open_file(path)
         try:
             with self._busy:
-                self._make_room(gguf, options, name)
+                plan = self._plan_offload(gguf, options)
+                if options.n_gpu_layers is None:  # "auto": the plan's number
+                    options = replace(options, n_gpu_layers=plan.layers)
+                self._make_room(gguf, options, name, plan)
                 if self._gate is not None and self._gate.restricts:
                     opened = _unchangeable(opened)
                     self._gate.check_descriptor(opened.fd, Path(path), name=name)
                 # The header of the bytes loaded, not of whatever the path holds now.
                 gguf = replace(inspect_gguf(opened.load_path), path=str(path))
-                new = self._open(gguf, options, name, opened.load_path)
+                new = self._open(gguf, options, name, opened.load_path, plan)
                 new.identity = identity
                 self._pool.add(key, new)
                 self._model = new
                 self._pool.trim()
         finally:
             opened.close()
-        log.info("loaded %s (%s, ctx %d, %d threads, template: %s)", new.info.name,
+        log.info("loaded %s (%s, ctx %d, %d threads [%s], %s, template: %s)", new.info.name,
                  new.info.quantization, new.info.context_size, new.info.n_threads,
-                 new.info.chat_template)
+                 new.info.threads_reason, new.info.offload, new.info.chat_template)
         return new.info
 
-    def _make_room(self, gguf: GGUFInfo, options: LoadOptions, name: str | None) -> None:
+    def _plan_offload(self, gguf: GGUFInfo, options: LoadOptions) -> offload.OffloadPlan:
+        """Where the layers go (offload.py): from llama.cpp's devices in this process."""
+        if self._devices is not None:
+            backends, devices = self._devices()
+        else:
+            from . import llama_api
+            try:
+                backends, devices = llama_api.backends_and_devices()
+            except (OSError, AttributeError) as exc:  # an old or odd build: CPU only
+                log.warning("llama.cpp's devices could not be listed: %s", exc)
+                backends, devices = (), []
+        n_ctx = _context_size(gguf, options)
+        shape = offload.model_shape(
+            block_count=gguf.block_count, parameter_count=gguf.parameter_count,
+            file_size=gguf.file_size, metadata=gguf.metadata, architecture=gguf.architecture,
+            kv_bytes_per_token=kv_bytes_per_token_from_gguf(gguf), n_ctx=n_ctx,
+            step_tokens=0 if options.flash_attn else _step_tokens(options, n_ctx))
+        return offload.plan_offload(shape, devices, requested=options.n_gpu_layers,
+                                    backends=tuple(backends))
+
+    def _make_room(self, gguf: GGUFInfo, options: LoadOptions, name: str | None,
+                   plan: offload.OffloadPlan | None = None) -> None:
         """Raise InsufficientMemoryError if the load clearly will not fit in free memory,
         after closing idle kept models (least recently used first) to make room."""
         while True:
             n_ctx = _context_size(gguf, options)
+            gpu = None
+            if options.n_gpu_layers != 0:
+                gpu = self._gpu() if self._gpu is not None else _device_memory(plan)
             problem = check_memory(
                 gguf, n_ctx=n_ctx, n_gpu_layers=options.n_gpu_layers,
                 model_name=name or gguf.name or Path(gguf.path).stem, memory=self._memory(),
-                gpu=self._gpu() if options.n_gpu_layers != 0 else None,
+                gpu=gpu,
                 step_tokens=0 if options.flash_attn else _step_tokens(options, n_ctx))
             if problem is None:
                 return
@@ -168,13 +201,16 @@ class LlamaEngine:
             log.info("unloaded %s to make room for %s", closed.name, gguf.path)
 
     def _open(self, gguf: GGUFInfo, options: LoadOptions, name: str | None,
-              load_path: str | None = None) -> LoadedModel:
+              load_path: str | None = None,
+              plan: offload.OffloadPlan | None = None) -> LoadedModel:
         """``load_path`` names the open file to load (by default ``gguf.path``)."""
         from . import llama_api
 
         bridge = install_log_bridge()
         bridge.take_errors()
-        n_threads = hardware.choose_threads(self._cpu, options.n_threads)
+        busy = self._others_busy() if options.n_threads is None else None
+        threads = hardware.thread_choice(self._cpu, options.n_threads, others_busy=busy)
+        n_threads = threads.threads
         n_ctx = _context_size(gguf, options)
         first = min(n_ctx, FIRST_CELLS)
         started = time.perf_counter()
@@ -206,7 +242,8 @@ class LlamaEngine:
             file_size=gguf.file_size, context_size=n_ctx,
             trained_context=gguf.context_length, n_threads=n_threads,
             n_gpu_layers=options.n_gpu_layers, chat_template=template_note,
-            load_seconds=round(time.perf_counter() - started, 3))
+            load_seconds=round(time.perf_counter() - started, 3),
+            offload=plan.status if plan else "", threads_reason=threads.reason)
         return LoadedModel(llama, info, formatter)
 
     @staticmethod
@@ -409,6 +446,14 @@ def _unchangeable(opened: OpenedModel) -> OpenedModel:
     except OSError as exc:  # no room for the snapshot: refused, never loaded unchecked
         raise ModelFileError(f"{opened.path.name} could not be read to be checked: "
                              f"{exc.strerror or exc}", path=str(opened.path)) from exc
+
+
+def _device_memory(plan: offload.OffloadPlan | None) -> hardware.GpuMemory | None:
+    """The offload device's memory, for the memory pre-check (None: everything in RAM)."""
+    device = plan.device if plan is not None else None
+    if device is None:
+        return None
+    return hardware.GpuMemory(device.description, device.total_bytes, device.free_bytes)
 
 
 def _context_size(gguf: GGUFInfo, options: LoadOptions) -> int:

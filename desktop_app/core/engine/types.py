@@ -27,7 +27,9 @@ class _PlainData:
 class LoadOptions(_PlainData):
     n_ctx: int = 4096          # capped by the model's trained context
     n_threads: int | None = None  # None: hardware.choose_threads
-    n_gpu_layers: int = 0      # -1: offload every layer the build can
+    # None: "auto", as many as fit the GPU's free memory (core/offload.py); 0: none;
+    # -1: every layer the build can offload
+    n_gpu_layers: int | None = None
     n_batch: int = 512
     # Tokens per compute step while reading a prompt. Without flash attention llama.cpp's
     # scratch buffer grows with n_ctx * n_ubatch (SmolLM2 at 4,096 tokens: 99 MB at 512,
@@ -80,6 +82,8 @@ class ModelInfo(_PlainData):
     n_gpu_layers: int
     chat_template: str         # "embedded" or "fallback: <format> (...)"
     load_seconds: float
+    offload: str = ""           # where the layers run and why (offload.OffloadPlan.status)
+    threads_reason: str = ""    # why n_threads (hardware.ThreadChoice.reason)
 
 
 @dataclass(frozen=True)
