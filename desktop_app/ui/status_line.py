@@ -51,9 +51,11 @@ class StatusLine:
     def show_model(self, info: ModelInfo) -> None:
         chosen = "" if info.chat_template.startswith("embedded") else " · template chosen by Scalpel"
         threads = f"{info.n_threads} thread{'s' if info.n_threads != 1 else ''}"
+        device = f" · {info.offload}" if info.offload else ""
         self.model.setText(f"{info.name} · {info.quantization} · context "
-                           f"{info.context_size:,} · {threads}{chosen}")
-        self.model.setToolTip(plain_tip(f"Chat template: {info.chat_template} "
+                           f"{info.context_size:,} · {threads}{device}{chosen}")
+        why = f"\nThreads: {info.threads_reason}" if info.threads_reason else ""
+        self.model.setToolTip(plain_tip(f"Chat template: {info.chat_template}{why}\n"
                                         "(Ctrl+I for details)"))
 
     def show_still_loaded(self, info: ModelInfo | None) -> None:
