@@ -57,3 +57,18 @@ def write_user_preset(services, preset_id, **fields):
     data = {"id": preset_id, "name": fields.pop("name", preset_id.title()), **fields}
     (directory / f"{preset_id}.json").write_text(json.dumps(data), encoding="utf-8")
     services.presets.reload()
+
+
+def settle_documents(qtbot, window):
+    """Wait until the window's documents side has started its folder watcher: a window
+    closed before that fails in its shutdown (core/documents/background.py's
+    FolderWatcher.stop joins a thread another thread has not started yet)."""
+    import threading
+
+    qtbot.waitUntil(lambda: window.documents.ready, timeout=30_000)
+    try:
+        qtbot.waitUntil(lambda: any(t.name == "scalpel-documents-watch"
+                                    for t in threading.enumerate()), timeout=3_000)
+    except AssertionError:
+        pass  # documents turned off: there is no watcher
+    return window

@@ -135,3 +135,13 @@ def test_escalation_set_in_settings_applies_from_the_next_answer(qtbot, window_o
     services.update_settings(escalation=ESCALATION)
     qtbot.waitUntil(lambda: window.chat.session.escalation_mode == "ask", timeout=5_000)
     assert "Ask the bigger model" in window.view.toHtml()
+
+
+def test_the_empty_chat_never_promises_more_than_the_set_up(qtbot, window_on, services):
+    window = window_on()
+    assert "Nothing you type is sent anywhere." in window.view.toPlainText()
+    services.update_settings(escalation={**ESCALATION, "mode": "auto"})
+    qtbot.waitUntil(lambda: window.chat.session.escalation_mode == "auto", timeout=5_000)
+    text = window.view.toPlainText()
+    assert "Nothing you type is sent anywhere." not in text
+    assert "by itself when a local answer looks weak" in text

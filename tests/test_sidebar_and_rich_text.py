@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QLabel, QTextBrowser
 from desktop_app.core.chats import SearchHit
 from desktop_app.ui.rich_text import escape_plain, render_markdown
 from desktop_app.ui.sidebar import ChatSidebar, when
+from gui_helpers import settle_documents
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def test_setting_chats_selects_without_signalling_and_clicks_open(qtbot):
     sidebar, _ = make_sidebar(qtbot)
     assert sidebar.current_chat_id() == 2
     with qtbot.waitSignal(sidebar.chat_selected) as chosen:
-        sidebar.chats.setCurrentRow(0)
+        sidebar.chats.setCurrentRow(1)  # row 0 is the date heading
     assert chosen.args == [3]
 
 
@@ -142,7 +143,7 @@ def test_qt_shows_the_rendered_answer(qtbot):
 
 
 def test_the_lists_keys_work_only_where_they_belong(qtbot, open_window):
-    window = open_window()
+    window = settle_documents(qtbot, open_window())
     shortcuts = [s for s in window.panel.sidebar.findChildren(QShortcut)]
     assert shortcuts and all(s.context() == Qt.ShortcutContext.WidgetShortcut for s in shortcuts)
 

@@ -38,7 +38,7 @@ def record_requests(window):
 def test_task_menu_lists_the_presets_with_shortcuts(open_window, services):
     window = open_window()
     menu_titles = [action.text() for action in window.menuBar().actions()]
-    assert menu_titles == ["&File", "&Chat", "&Task", "&Model", "&Help"]
+    assert menu_titles == ["&File", "&Chat", "&View", "&Task", "&Model", "&Help"]
     presets = services.presets.list()
     actions = window.tasks.actions
     assert list(actions) == [p.id for p in presets]

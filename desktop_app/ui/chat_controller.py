@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
-from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import QMenu
 
 from ..core.chats import StoredMessage
@@ -153,15 +152,20 @@ class ChatController(QObject):
     def escalate(self, answer_id: int) -> bool:
         """Another version from the organization's bigger model; in "ask" mode the first
         time in a chat the person sees what would be sent, and to whom, first."""
-        def ask() -> bool:
-            try:
-                return self.session.escalate(answer_id)
-            except ConsentNeededError as needed:
-                if not self._ask_consent(needed):
-                    return False
-                return self.session.escalate(answer_id, consent=True)
-
-        return self._again(ask)
+        if self.answering:
+            return False
+        try:   # not "answering" while the consent dialog is open
+            started = self.session.escalate(answer_id)
+        except ConsentNeededError as needed:
+            if not self._ask_consent(needed):
+                return False
+            return self._again(lambda: self.session.escalate(answer_id, consent=True))
+        except ScalpelError as exc:
+            self._report_error(for_window(str(exc), exc))
+            return False
+        if started:
+            self._set_answering(True)
+        return started
 
     def _again(self, action: Callable[[], bool]) -> bool:
         if self.answering:
@@ -248,7 +252,8 @@ class ChatController(QObject):
         self._report_error(for_window(event.error, event.cause))
 
     def _render_off_thread(self, shown: ShownMessage, dark: bool) -> None:
-        rendered = render_markdown(shown.content, message_id=shown.id, dark=dark)
+        rendered = render_markdown(shown.content, message_id=shown.id, dark=dark,
+                                   preset_id=shown.preset_id)
         self._rendered.emit(shown, rendered)  # queued to the GUI thread
 
     @Slot(object, object)
@@ -291,7 +296,8 @@ class ChatController(QObject):
             can_answer_as=answer and self.session.routes_per_message,
             can_escalate=answer and self.session.escalation_mode != "off"
             and not stats.get("grounding"),
-            grounding=stats.get("grounding") if answer else None)
+            grounding=stats.get("grounding") if answer else None,
+            preset_id=message.preset_id if answer else None)
 
     def _path_index_of_dropped(self) -> int:
         """The path position of the first message the engine still sees."""
@@ -314,7 +320,7 @@ class ChatController(QObject):
         if verb == "regenerate":
             self.regenerate(message_id)
         elif verb == "answer_as":
-            self.answer_as_menu(message_id).popup(QCursor.pos())
+            self.answer_as_menu(message_id).popup(self._view.action_point())
         elif verb == "escalate":
             self.escalate(message_id)
         elif verb in ("previous", "next"):

@@ -1,5 +1,9 @@
 """Chat ▸ Export/Import: one chat as Markdown or JSON, every chat as a backup, and the chats
-of another chats file (the copy kept of a damaged one, an old one) read back in."""
+of another chats file (the copy kept of a damaged one, an old one) read back in.
+
+A file written is announced with its full path and a "Show in folder" button (a person
+who accepted a dialog's default name otherwise has to guess where it went); the dialogs
+open in the last folder used (``file_dialogs.FolderMemory``)."""
 
 from __future__ import annotations
 
@@ -7,26 +11,41 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
 from ..core.chats import ChatStore, ChatStoreError
 from ..core.chats.transfer import (export_all, export_json, export_markdown, import_all,
                                    import_chats_file, import_json, is_chats_file,
                                    read_chat_file)
+from .file_dialogs import FolderMemory, show_in_folder
 
 FILTERS = {"md": "Markdown (*.md)", "json": "Scalpel chat (*.json)"}
 IMPORT_FILTER = ("Scalpel chats (*.json *.sqlite3);;Scalpel chat or backup (*.json);;"
                  "Chats file (*.sqlite3);;All files (*)")
 
 
+Announce = Callable[[str, list[tuple[str, Callable[[], None]]]], None]
+
+
 class ChatFiles:
-    """Asks for a file name (unless given one) and reports problems through ``report``."""
+    """Asks for a file name (unless given one) and reports problems through ``report``;
+    a file written is announced through ``announce`` (message, buttons)."""
 
     def __init__(self, parent: QWidget, store: ChatStore, *,
-                 report: Callable[[str], None]) -> None:
+                 report: Callable[[str], None], announce: Announce | None = None,
+                 folders: FolderMemory | None = None) -> None:
         self._parent = parent
         self._store = store
         self._report = report
+        self._announce = announce
+        self.folders = folders or FolderMemory()
+        self.last_written: Path | None = None
+
+    def configure(self, *, announce: Announce | None = None,
+                  folders: FolderMemory | None = None) -> None:
+        """The window's notice bar and the settings-backed folder memory, once it has them."""
+        self._announce = announce or self._announce
+        self.folders = folders or self.folders
 
     def export_chat(self, chat_id: int | None, kind: str, path: str | None = None) -> Path | None:
         if chat_id is None:
@@ -38,7 +57,7 @@ class ChatFiles:
             return None
         text = (export_markdown(self._store, chat_id) if kind == "md"
                 else json.dumps(export_json(self._store, chat_id), indent=2, ensure_ascii=False))
-        return self._write(Path(path), text)
+        return self._written(self._write(Path(path), text), f"Exported “{title}”")
 
     def export_everything(self, path: str | None = None) -> Path | None:
         path = path or self._ask_save("Back up all chats", "scalpel-chats-backup.json",
@@ -46,13 +65,15 @@ class ChatFiles:
         if not path:
             return None
         data = export_all(self._store)
-        return self._write(Path(path), json.dumps(data, indent=2, ensure_ascii=False))
+        count = len(data.get("chats", [])) if isinstance(data, dict) else 0
+        return self._written(self._write(Path(path), json.dumps(data, indent=2,
+                                                                ensure_ascii=False)),
+                             f"Backed up {count} chat{'s' * (count != 1)}")
 
     def import_file(self, path: str | None = None) -> list[int]:
         """Import one chat or a backup; returns the new chat ids (none on failure)."""
         if not path:
-            path, _ = QFileDialog.getOpenFileName(self._parent, "Import chats", str(Path.home()),
-                                                  IMPORT_FILTER)
+            path = self.folders.open_file(self._parent, "Import chats", IMPORT_FILTER)
             if not path:
                 return []
         if is_chats_file(Path(path)):  # a chats file: a copy set aside, an old one
@@ -75,8 +96,14 @@ class ChatFiles:
             return []
 
     def _ask_save(self, title: str, name: str, filter_: str) -> str:
-        path, _ = QFileDialog.getSaveFileName(self._parent, title, str(Path.home() / name),
-                                              filter_)
+        return self.folders.save_file(self._parent, title, name, filter_)
+
+    def _written(self, path: Path | None, what: str) -> Path | None:
+        if path is not None:
+            self.last_written = path
+            if self._announce is not None:
+                self._announce(f"{what} to {path}",
+                               [("Show in folder", lambda: show_in_folder(path))])
         return path
 
     def _write(self, path: Path, text: str) -> Path | None:

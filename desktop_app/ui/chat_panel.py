@@ -3,6 +3,10 @@
 It wires the sidebar, the chat store and the chat controller together and owns
 the message box's modes (sending, or resending an edited message). Problems go
 to ``report_error``, the window's one place for them.
+
+The chat list can be hidden (Ctrl+B, View ▸ Show chat list) to give the conversation
+the whole width; Tab goes through the panel as it reads on screen: search, New chat, the
+chat list, the conversation (and the links in it), the message box, Send.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QHBoxLayout, QMessageBox, QPushButton, QSplitter, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QApplication, QHBoxLayout, QMessageBox, QPushButton, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from ..core.chats import ChatStoreError
 from ..core.errors import ScalpelError
@@ -25,6 +29,7 @@ from .session_bridge import SessionBridge
 
 class ChatPanel(QSplitter):
     chat_opened = Signal(object)   # ChatSummary of a chat the person opened
+    sidebar_toggled = Signal(bool)  # the chat list shown (True) or hidden
 
     def __init__(self, bridge: SessionBridge, *, report_error: Callable[[str], None],
                  parent: QWidget | None = None) -> None:
@@ -40,6 +45,13 @@ class ChatPanel(QSplitter):
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("sendButton")
         self.send_button.setAccessibleName("Send or stop")
+        self.send_button.setAccessibleDescription(
+            "Sends the message (Enter); while an answer is written, stops it (Esc)")
+        self.prompt.setAccessibleDescription(
+            "Your message: Enter sends it, Shift+Enter starts a new line")
+        self.view.setAccessibleDescription(
+            "The messages of this chat; Tab moves through its buttons and links, "
+            "Enter activates one")
         self.send_button.setDefault(True)
         self.chat = ChatController(bridge, self.view, report_error=report_error,
                                    restore_prompt=self._restore_prompt, parent=self)
@@ -62,6 +74,27 @@ class ChatPanel(QSplitter):
         self.setStretchFactor(1, 1)
         self.setSizes([240, 760])
         self.setChildrenCollapsible(False)
+        self.tab_chain = (self.sidebar.search_box, self.sidebar.new_button, self.sidebar.chats,
+                          self.sidebar.results, self.view, self.prompt, self.send_button)
+        chain = self.tab_chain
+        for first, second in zip(chain, chain[1:]):
+            QWidget.setTabOrder(first, second)
+
+    # -- the chat list shown or hidden ------------------------------------------------
+    def sidebar_shown(self) -> bool:
+        return not self.sidebar.isHidden()
+
+    def set_sidebar_shown(self, shown: bool) -> None:
+        if shown == self.sidebar_shown():
+            return
+        focus = QApplication.focusWidget()
+        if not shown and focus is not None and self.sidebar.isAncestorOf(focus):
+            self.prompt.setFocus()  # focus must not stay on a hidden widget
+        self.sidebar.setVisible(shown)
+        self.sidebar_toggled.emit(shown)
+
+    def toggle_sidebar(self) -> None:
+        self.set_sidebar_shown(not self.sidebar_shown())
 
     def _connect(self) -> None:
         self.prompt.submitted.connect(self.send)

@@ -7,7 +7,10 @@ text at the end with a cursor, and ``finish_answer`` replaces just that
 answer's range with its Markdown rendering (code highlighted, with Copy links).
 
 Actions are links (``action:<verb>:<message id>``, ``copy:<id>:<block>``) that
-the view turns into ``action_requested`` signals; copying is done here.
+the view turns into ``action_requested`` signals; copying is done here. The message
+actions are drawn as buttons (``message_buttons.py``: why links and not a hover toolbar),
+and the text keeps a readable column in a wide window (``readable_column.py``).
+An answer that is a JSON document is shown as a JSON block (``rich_text.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from PySide6.QtGui import (QGuiApplication, QPalette, QTextBlockFormat, QTextCha
                            QTextCursor, QTextDocument)
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from .message_buttons import MessageButtons, buttons_html
+from .readable_column import DOCUMENT_MARGIN, ReadableColumn
 from .rich_text import CodeBlock, RenderedMessage, escape_plain, render_markdown
 from .sources_view import grounding_html
 
@@ -46,9 +51,10 @@ class ShownMessage:
     can_answer_as: bool = False  # "Answer as …": another version by another task
     can_escalate: bool = False   # "Ask the bigger model"
     grounding: dict | None = None  # the documents it answered from (sources_view.py)
+    preset_id: str | None = None   # the task that wrote it ("json": shown as a JSON block)
 
 
-class ConversationView(QTextBrowser):
+class ConversationView(MessageButtons, ReadableColumn, QTextBrowser):
     action_requested = Signal(str, int)   # verb, message id
     copied = Signal(str)                  # what was copied, for a status message
     source_link_clicked = Signal(str)     # source:/openfile: links of an answer's sources
@@ -61,8 +67,10 @@ class ConversationView(QTextBrowser):
         self.setOpenExternalLinks(False)
         self.setOpenLinks(False)
         self.setUndoRedoEnabled(False)
-        self.document().setDocumentMargin(14)
+        self.document().setDocumentMargin(DOCUMENT_MARGIN)
+        self._column_margin = DOCUMENT_MARGIN
         self.anchorClicked.connect(self._on_link)
+        self._init_buttons()
         self._code: dict[int, tuple[CodeBlock, ...]] = {}
         self._contents: dict[int, str] = {}
         self._rendered: dict[tuple[int, str, bool], RenderedMessage] = {}
@@ -91,6 +99,7 @@ class ConversationView(QTextBrowser):
                 parts.append(self._dropped_marker(dropped))
             parts.append(self._message_html(message))
         self.setHtml("".join(parts))
+        self._fit_column(force=True)
         self._scroll_to_bottom()
 
     def scroll_to_message(self, message_id: int) -> None:
@@ -210,15 +219,15 @@ class ConversationView(QTextBrowser):
 
     def _heading_html(self, speaker: str, message: ShownMessage | None) -> str:
         colour = self.palette().color(QPalette.ColorRole.Link).name()
-        extra = ""
+        anchor = f"<a name='m{message.id}'></a>" if message is not None else ""
+        title = (f"<p style='margin-top:16px; margin-bottom:2px'>{anchor}"
+                 f"<b style='color:{colour}'>{html.escape(speaker)}</b></p>")
         if message is not None and message.alternative[1] > 1:
             this, count = message.alternative
-            extra = (f" &nbsp;<a href='action:previous:{message.id}'>‹</a> {this}/{count} "
-                     f"<a href='action:next:{message.id}'>›</a>")
-        anchor = f"<a name='m{message.id}'></a>" if message is not None else ""
-        return (f"<p style='margin-top:16px; margin-bottom:2px'>{anchor}"
-                f"<b style='color:{colour}'>{html.escape(speaker)}</b>"
-                f"<span style='color:{self._muted()}'>{extra}</span></p>")
+            return title + self._buttons_html(
+                [("previous", "‹", "Previous version"), None, ("next", "›", "Next version")],
+                message.id, counter=f"{this}/{count}")
+        return title
 
     def _route_html(self, line: str) -> str:
         return (f"<span style='color:{self._muted()}; font-size:small'>"
@@ -246,35 +255,38 @@ class ConversationView(QTextBrowser):
                 sources + note_html + self._actions_html(message)]
 
     def _render(self, message: ShownMessage) -> RenderedMessage:
-        key = (message.id, message.content, self._dark())
+        key = (message.id, message.content, self._dark(), message.preset_id)
         rendered = self._rendered.get(key)
         if rendered is None:
-            rendered = render_markdown(message.content, message_id=message.id, dark=key[2])
+            rendered = render_markdown(message.content, message_id=message.id, dark=key[2],
+                                       preset_id=message.preset_id)
             self._remember(message, rendered)
         self._code[message.id] = rendered.code_blocks
         return rendered
 
     def _remember(self, message: ShownMessage, rendered: RenderedMessage) -> None:
-        self._rendered[(message.id, message.content, self._dark())] = rendered
+        self._rendered[(message.id, message.content, self._dark(), message.preset_id)] = rendered
         self._code[message.id] = rendered.code_blocks
 
     def is_dark(self) -> bool:
         return self._dark()
 
     def _actions_html(self, message: ShownMessage) -> str:
-        verbs = [("copy", "Copy")]
+        verbs = [("copy", "Copy", "Copy this message")]
         if message.role == "user":
-            verbs.append(("edit", "Edit"))
+            verbs.append(("edit", "Edit", "Edit this question and send it again"))
         if message.can_regenerate:
-            verbs.append(("regenerate", "Regenerate"))
+            verbs.append(("regenerate", "Regenerate", "Write another version of this answer"))
         if message.can_answer_as:
-            verbs.append(("answer_as", "Answer as…"))
+            verbs.append(("answer_as", "Answer as…", "Another version by another task"))
         if message.can_escalate:
-            verbs.append(("escalate", "Ask the bigger model"))
-        verbs.append(("delete", "Delete"))
-        links = " · ".join(f"<a href='action:{verb}:{message.id}'>{label}</a>"
-                           for verb, label in verbs)
-        return f"<p style='font-size:small; margin-top:2px'>{links}</p>"
+            verbs.append(("escalate", "Ask the bigger model",
+                          "Another version from your organization's bigger model"))
+        verbs.append(("delete", "Delete", "Delete this message and what follows it"))
+        return self._buttons_html(verbs, message.id)
+
+    def _buttons_html(self, verbs: list, message_id: int, *, counter: str = "") -> str:
+        return buttons_html(verbs, message_id, self.palette(), counter=counter)
 
     def _dropped_marker(self, dropped: int) -> str:
         return (f"<p align='center' style='color:{self._muted()}; margin:12px'>"
@@ -341,15 +353,29 @@ class ConversationView(QTextBrowser):
         self._contents.clear()
         self._code.clear()
         self._rendered.clear()
+        headline, detail = self.privacy_note
         self.setHtml(
             "<div style='margin-top:40px' align='center'>"
-            "<p style='font-size:15pt'><b>Ask anything. It stays on this computer.</b></p>"
-            "<p>Answers come from the model you pick above, running locally. "
-            "Nothing you type is sent anywhere.</p></div>")
+            f"<p style='font-size:15pt'><b>{html.escape(headline)}</b></p>"
+            f"<p>{html.escape(detail)}</p></div>")
+        self._fit_column(force=True)
+
+    # What the empty chat promises; orchestration_ui.py changes it while escalation is on,
+    # so the promise is never broader than the set-up.
+    privacy_note: tuple[str, str] = (
+        "Ask anything. It stays on this computer.",
+        "Answers come from the model you pick above, running locally. "
+        "Nothing you type is sent anywhere.")
+
+    def set_privacy_note(self, headline: str, detail: str) -> None:
+        self.privacy_note = (headline, detail)
+        if self._placeholder:
+            self._show_placeholder()
 
     def _clear_placeholder(self) -> None:
         if self._placeholder:
             self.clear()
+            self._fit_column(force=True)
             self._placeholder = False
 
     def _is_scrolled_to_bottom(self) -> bool:
@@ -370,3 +396,4 @@ class ConversationView(QTextBrowser):
             event.ignore()  # let the window's Stop shortcut have it
             return
         super().keyPressEvent(event)
+

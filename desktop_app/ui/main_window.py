@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QToolBar, QVBoxLayout, QWidget
 
 from ..core.catalog import CatalogEntry
 from ..core.engine import ModelInfo
@@ -15,10 +15,12 @@ from ..core.errors import ScalpelError
 from ..core.models import ModelRef
 from ..core.presets import Preset
 from ..core.services import Services
+from .accessibility import describe as describe_controls, install as install_accessibility
 from .api_panel import ApiPanel
 from .chat_panel import ChatPanel
 from .download_bridge import DownloadBridge
 from .error_banner import ErrorBanner
+from .file_dialogs import FolderMemory
 from .help_menu import install_help_menu
 from .managed import ManagedBadge
 from .model_listing_bridge import ModelListingBridge
@@ -56,6 +58,8 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.panel = ChatPanel(bridge, report_error=self.show_error)
         self.chat, self.view = self.panel.chat, self.panel.view
         self.prompt, self.send_button = self.panel.prompt, self.panel.send_button
+        self.folders = FolderMemory.in_settings(services)  # every file dialog starts here
+        self.panel.files.configure(announce=self._announce, folders=self.folders)
         self._build_central()
         self._build_toolbar_and_menus()
         self.status = StatusLine(self.statusBar())
@@ -96,6 +100,9 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.listing.wait()  # the first listing, walked on its worker while this was built
         self.refresh_models()
         self._update_controls()
+        self.model_combo.setAccessibleName("Model")
+        install_accessibility()  # each window's controls described as it becomes active
+        describe_controls(self)
         restore_window_state(self, self.panel, services.settings)
         self.prompt.setFocus()  # a person who starts typing types a question
 
@@ -169,8 +176,18 @@ class MainWindow(WindowDialogs, QMainWindow):
                             lambda: files.export_chat(self.chat.chat_id, "json"))
         chat_menu.addAction("&Import chats…", self.import_chats)
         chat_menu.addAction("&Back up all chats…", lambda: files.export_everything())
+        view_menu = self.menuBar().addMenu("&View")
+        self.sidebar_action = view_menu.addAction("Show chat &list")
+        self.sidebar_action.setCheckable(True)
+        self.sidebar_action.setChecked(True)
+        self.sidebar_action.setShortcut(QKeySequence("Ctrl+B"))
+        self.sidebar_action.toggled.connect(self.panel.set_sidebar_shown)
+        self.panel.sidebar_toggled.connect(self.sidebar_action.setChecked)
         self.menuBar().addMenu(self.tasks.menu)
         self.menuBar().addMenu(self.models_menu.menu)
+        chain = (self.tasks.combo, self.model_combo, *self.panel.tab_chain)  # as on screen
+        for first, second in zip(chain, chain[1:]):
+            QWidget.setTabOrder(first, second)
 
     # -- models ----------------------------------------------------------------
     def refresh_models(self, select_path: str | None = None) -> None:
@@ -216,6 +233,10 @@ class MainWindow(WindowDialogs, QMainWindow):
             f"{preset.name}: {preset.description} (Enter sends, Shift+Enter adds a line)")
         self.prompt.setFocus()
 
+    def _announce(self, text: str, actions) -> None:
+        self.notice.show_notice(text, actions)
+        describe_controls(self.notice)  # its new buttons, for screen readers
+
     def _show_model_notice(self, text: str) -> None:
         self.notice.show_notice(text, [])
 
@@ -237,8 +258,8 @@ class MainWindow(WindowDialogs, QMainWindow):
 
     def open_model_file(self, path: str | None = None) -> None:
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Open a GGUF model", str(Path.home()), "GGUF models (*.gguf);;All files (*)")
+            path = self.folders.open_file(self, "Open a GGUF model",
+                                          "GGUF models (*.gguf);;All files (*)")
             if not path:
                 return
         try:

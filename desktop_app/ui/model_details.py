@@ -1,13 +1,20 @@
-"""Model details: what is loaded, how, and with which chat template."""
+"""Model details: what is loaded, how, and with which chat template.
+
+The file's path is shown whole when it fits and elided in the middle when it does not
+(the folder's start and the file name are what tell two files apart); the tooltip and
+the accessible description hold the whole path, and Copy puts it on the clipboard.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QVBoxLayout, QWidget
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
+                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from ..core.engine import ModelInfo
 from ..core.errors import format_size
-from .plain_text import plain_label
+from .plain_text import plain_label, plain_tip
 
 
 def detail_rows(info: ModelInfo, loaded: list[str]) -> list[tuple[str, str]]:
@@ -30,6 +37,47 @@ def detail_rows(info: ModelInfo, loaded: list[str]) -> list[tuple[str, str]]:
     ]
 
 
+class ElidedPath(QLabel):
+    """A path elided in the middle to the label's width; the whole path in its tooltip."""
+
+    def __init__(self, path: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path = path
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setToolTip(plain_tip(path))
+        self.setAccessibleDescription(path)
+        self.setMinimumWidth(120)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(path)  # elided once it is laid out and has a width
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        self.setText(self.fontMetrics().elidedText(self.path, Qt.TextElideMode.ElideMiddle,
+                                                   max(self.width(), 40)))
+
+
+class PathField(QWidget):
+    """The file row: the elided path and a Copy button."""
+
+    def __init__(self, path: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = ElidedPath(path)
+        self.label.setAccessibleName("File")
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.setAccessibleName("Copy the file's path")
+        self.copy_button.setAccessibleDescription(path)
+        self.copy_button.setToolTip("Copy the whole path")
+        self.copy_button.clicked.connect(
+            lambda: QGuiApplication.clipboard().setText(path))
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.label, 1)
+        row.addWidget(self.copy_button)
+
+
 class ModelDetailsDialog(QDialog):
     def __init__(self, info: ModelInfo, loaded: list[str], parent: QWidget | None = None, *,
                  extra_rows: list[tuple[str, str]] = ()) -> None:
@@ -37,10 +85,16 @@ class ModelDetailsDialog(QDialog):
         self.setWindowTitle(f"Model details — {info.name}")
         form = QFormLayout()
         self.rows = detail_rows(info, loaded) + list(extra_rows)
+        self.path_field: PathField | None = None
         for label, value in self.rows:
+            if label == "File":
+                self.path_field = PathField(value)
+                form.addRow("File:", self.path_field)
+                continue
             field = plain_label(value)  # the values come from the model's file
             field.setWordWrap(True)
-            field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                          | Qt.TextInteractionFlag.TextSelectableByKeyboard)
             field.setAccessibleName(label)
             form.addRow(f"{label}:", field)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -126,6 +126,7 @@ class OrchestrationUi(QObject):
             menu.addAction(self.origins_action)
         self.dialog: QDialog | None = None
         self._sync_keep_local()
+        self._sync_privacy_note()
         unsubscribe = services.settings_service.subscribe(self._settings_changed)
         window.destroyed.connect(lambda *_: unsubscribe())
         self._escalation_changed.connect(self._apply_escalation)
@@ -137,7 +138,22 @@ class OrchestrationUi(QObject):
 
     def _apply_escalation(self) -> None:
         self.chat.session.set_escalation(self._services.escalation_port())
+        self._sync_privacy_note()
         self.chat.render()   # "Ask the bigger model" appears or goes
+
+    def _sync_privacy_note(self) -> None:
+        """The empty chat's promise, as broad as the escalation set-up allows."""
+        mode = self.chat.session.escalation_mode
+        view = self._window.view
+        if mode == "off":
+            view.set_privacy_note(*type(view).privacy_note)
+            return
+        when = ("only when you ask, after showing you what would be sent" if mode == "ask"
+                else "when you ask, or by itself when a local answer looks weak")
+        view.set_privacy_note(
+            "Ask anything. Answers are made on this computer.",
+            f"Your organization's bigger model answers {when}. Chat ▸ Keep this chat on this "
+            "computer keeps a chat here for good.")
 
     # -- consent --------------------------------------------------------------------
     def ask_consent(self, needed: ConsentNeededError) -> bool:

@@ -5,11 +5,19 @@ blocks are one-cell tables (a reliable background and border) with a header
 row holding the language and a ``copy:<message>:<block>`` link the view
 intercepts. Model output is untrusted: raw HTML is escaped (markdown-it's
 ``html`` option is off) and only http(s) and mailto links become links.
+
+An answer that is a JSON document (what the Extract-to-JSON task writes, under its
+grammar, or any answer that parses as a JSON object or array) is not Markdown: read as
+Markdown it became one run-on paragraph. It is shown as one ``json`` code block, indented
+for reading (Copy gives that text; it parses to the same value). An answer of the JSON
+task that does not parse (stopped, or cut at its length limit) is still shown as code, as
+written.
 """
 
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
 
 
@@ -53,10 +61,35 @@ def escape_plain(text: str) -> str:
     return html.escape(text).replace("\n", "<br>")
 
 
-def render_markdown(text: str, *, message_id: int | str, dark: bool = False) -> RenderedMessage:
+JSON_PRESET = "json"
+JSON_LIMIT = 2_000_000  # longer answers are not parsed as JSON (bounded work per answer)
+
+
+def json_document(text: str, *, preset_id: str | None = None) -> str | None:
+    """``text`` indented for reading when it is a JSON object or array (or any answer of
+    the JSON task, as written when it does not parse); None for other answers."""
+    stripped = text.strip()
+    if not stripped or len(stripped) > JSON_LIMIT:
+        return None
+    if stripped[0] in "[{":
+        try:
+            value = json.loads(stripped)
+        except (ValueError, RecursionError):
+            value = None
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, indent=2, ensure_ascii=False)
+    return stripped if preset_id == JSON_PRESET else None
+
+
+def render_markdown(text: str, *, message_id: int | str, dark: bool = False,
+                    preset_id: str | None = None) -> RenderedMessage:
+    theme = DARK if dark else LIGHT
+    document = json_document(text, preset_id=preset_id)
+    if document is not None:
+        block = CodeBlock(0, "json", document)
+        return RenderedMessage((_code_block_html(block, message_id, theme),), (block,))
     from markdown_it import MarkdownIt  # here, not at start-up: the window opens sooner
 
-    theme = DARK if dark else LIGHT
     # breaks: a single newline is a line break, as the model wrote it (poems, addresses,
     # lists without markers), not CommonMark's soft break into a space.
     parser = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True})

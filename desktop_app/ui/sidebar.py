@@ -1,4 +1,8 @@
-"""The chat list: newest first, with full-text search across every chat.
+"""The chat list: newest first, grouped by date, with full-text search across every chat.
+
+Chats sit under headings as in the other chat apps: Today, Yesterday, Previous 7 days,
+then one per month ("October", "March 2025" for an earlier year). A heading is a list row
+that cannot be selected, so arrow keys and clicks pass over it and it never opens a chat.
 
 While the search box has text the list shows the matching messages instead
 (chat title, then the snippet with only the matched words in bold, everything
@@ -13,8 +17,8 @@ import html
 import time
 from typing import Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu,
                                QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
@@ -42,6 +46,23 @@ def when(timestamp: float, now: float | None = None) -> str:
     return f"{then.tm_mday} {time.strftime('%b %Y', then)}"
 
 
+def date_group(timestamp: float, now: float | None = None) -> str:
+    """The heading a chat last changed at ``timestamp`` is listed under."""
+    now = time.time() if now is None else now
+    then, today = time.localtime(timestamp), time.localtime(now)
+    days = round((time.mktime(today[:3] + (0, 0, 0, 0, 0, -1)) -
+                  time.mktime(then[:3] + (0, 0, 0, 0, 0, -1))) / 86400)
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if days <= 7:
+        return "Previous 7 days"
+    if then.tm_year == today.tm_year:
+        return time.strftime("%B", then)
+    return time.strftime("%B %Y", then)
+
+
 class ChatSidebar(QWidget):
     chat_selected = Signal(int)
     hit_selected = Signal(int, int)        # chat id, message id
@@ -60,12 +81,19 @@ class ChatSidebar(QWidget):
         self.search_box.setClearButtonEnabled(True)
         self.new_button = QPushButton("New chat")
         self.new_button.setAccessibleName("New chat")
+        self.new_button.setAccessibleDescription("Starts an empty chat (Ctrl+N)")
+        self.search_box.setAccessibleDescription(
+            "Finds messages in every chat as you type; Esc clears")
         self.chats = QListWidget()
         self.chats.setAccessibleName("Chats")
+        self.chats.setAccessibleDescription("Your chats, newest first, under date headings; "
+                                            "F2 renames, Delete deletes")
         self.chats.setWordWrap(True)
         self.chats.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.results = QListWidget()
         self.results.setAccessibleName("Search results")
+        self.results.setAccessibleDescription("Messages that match the search; Enter opens "
+                                              "the chat at that message")
         self.results.setWordWrap(True)
         self.results.hide()
         layout = QVBoxLayout(self)
@@ -95,11 +123,17 @@ class ChatSidebar(QWidget):
             QShortcut(keys, widget, activated=slot, context=Qt.ShortcutContext.WidgetShortcut)
 
     # -- chats ------------------------------------------------------------------------
-    def set_chats(self, chats: list, *, current_id: int | None) -> None:
+    def set_chats(self, chats: list, *, current_id: int | None,
+                  now: float | None = None) -> None:
         self._filling = True
         try:
             self.chats.clear()
+            group = None
             for chat in chats:
+                heading = date_group(chat.updated_at, now)
+                if heading != group:
+                    group = heading
+                    self.chats.addItem(self._heading(heading))
                 item = QListWidgetItem(chat.title)
                 item.setData(CHAT_ROLE, chat.id)
                 item.setToolTip(plain_tip(
@@ -114,30 +148,65 @@ class ChatSidebar(QWidget):
         finally:
             self._filling = False
 
+    def _heading(self, text: str) -> QListWidgetItem:
+        item = QListWidgetItem(text)
+        item.setFlags(Qt.ItemFlag.NoItemFlags)  # not selectable, not editable, skipped
+        font = item.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 0.9)
+        item.setFont(font)
+        # the palette's muted text, not the disabled colour (too faint on dark themes)
+        item.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        return item
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the theme changed: recolour headings
+            colour = self.palette().color(QPalette.ColorRole.PlaceholderText)
+            for row in range(self.chats.count()):
+                if self.chats.item(row).data(CHAT_ROLE) is None:
+                    self.chats.item(row).setForeground(colour)
+
+    def headings(self) -> list[str]:
+        return [self.chats.item(row).text() for row in range(self.chats.count())
+                if self.chats.item(row).data(CHAT_ROLE) is None]
+
+    def chat_titles(self) -> list[str]:
+        return [self.chats.item(row).text() for row in range(self.chats.count())
+                if self.chats.item(row).data(CHAT_ROLE) is not None]
+
+    def select_chat(self, chat_id: int) -> None:
+        """Make chat ``chat_id`` the current row (it opens, as a click would)."""
+        for row in range(self.chats.count()):
+            if self.chats.item(row).data(CHAT_ROLE) == chat_id:
+                self.chats.setCurrentRow(row)
+                return
+
     def current_chat_id(self) -> int | None:
         item = self.chats.currentItem()
         return item.data(CHAT_ROLE) if item else None
 
     @Slot(QListWidgetItem, QListWidgetItem)
     def _on_chat_item(self, item: QListWidgetItem | None, _previous) -> None:
-        if item is not None and not self._filling:
+        if item is not None and not self._filling and item.data(CHAT_ROLE) is not None:
             self.chat_selected.emit(item.data(CHAT_ROLE))
 
     def rename_current(self) -> None:
         item = self.chats.currentItem()
-        if item is not None:
+        if item is not None and item.data(CHAT_ROLE) is not None:
             self.chats.editItem(item)
 
     @Slot(QListWidgetItem)
     def _on_renamed(self, item: QListWidgetItem) -> None:
-        if not self._filling:
+        if not self._filling and item.data(CHAT_ROLE) is not None:
             title = item.text().strip()
             if title:
                 self.rename_requested.emit(item.data(CHAT_ROLE), title)
 
     def delete_current(self) -> None:
         item = self.chats.currentItem()
-        if item is not None and self._confirm_delete(item.text()):
+        if item is not None and item.data(CHAT_ROLE) is not None \
+                and self._confirm_delete(item.text()):
             self.delete_requested.emit(item.data(CHAT_ROLE))
 
     def _confirm_delete(self, title: str) -> bool:
@@ -147,7 +216,8 @@ class ChatSidebar(QWidget):
         return answer == QMessageBox.StandardButton.Yes
 
     def _context_menu(self, position) -> None:
-        if self.chats.itemAt(position) is None:
+        item = self.chats.itemAt(position)
+        if item is None or item.data(CHAT_ROLE) is None:
             return
         menu = QMenu(self)
         menu.addAction("Rename…", self.rename_current)

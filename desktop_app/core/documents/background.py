@@ -117,9 +117,10 @@ class FolderWatcher:
 
     def start(self) -> "FolderWatcher":
         self._last = snapshot(self.roots())
-        self._thread = threading.Thread(target=self._loop, name="scalpel-documents-watch",
-                                        daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._loop, name="scalpel-documents-watch",
+                                  daemon=True)
+        thread.start()
+        self._thread = thread   # only once started: a stop() that races a start() joins it
         return self
 
     def check(self) -> bool:

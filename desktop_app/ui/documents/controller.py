@@ -114,6 +114,8 @@ class DocumentsController(QObject):
     @Slot(object, object)
     def _deliver(self, callbacks, future: Future) -> None:
         then, on_error = callbacks
+        if future.cancelled():   # the window closed while it waited: nothing to show
+            return
         error = future.exception()
         if error is not None:
             log.warning("documents: %s", error, exc_info=error)

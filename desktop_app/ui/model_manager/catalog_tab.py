@@ -3,14 +3,18 @@
 The Fit column says how well a model fits in memory and how fast it will answer
 here ("Fits · ~12 tok/s"), from the file size and this machine's memory bandwidth,
 which the dialog measures (once, cached) off the GUI thread and hands in with
-``set_bandwidth``. The built-in starter reads "Built in", never "Download"."""
+``set_bandwidth``. The built-in starter reads "Built in", never "Download".
+
+The Fit colours come in a light and a dark set, both at least 4.5:1 against the table's
+background (WCAG AA), chosen from the palette and redone when the theme changes: the
+light set's dark green on a dark theme's grey could not be read."""
 
 from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QStackedWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
@@ -26,7 +30,16 @@ from ..plain_text import plain_label, plain_tip
 COLUMNS = ("Name", "Tasks", "Params", "Quant", "Size", "Fit", "License", "Status")
 STATUS_COLUMN = COLUMNS.index("Status")
 FIT_COLUMN = COLUMNS.index("Fit")
-_FIT_COLORS = {"fits": "#1b7a32", "tight": "#a66300", "wont_fit": "#b3261e"}
+_FIT_COLORS = {"fits": "#1b7a32", "tight": "#8a5300", "wont_fit": "#b3261e"}
+_FIT_COLORS_DARK = {"fits": "#6fdc8c", "tight": "#ffb74d", "wont_fit": "#ff8a80"}
+VERDICT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def fit_colour(verdict: str, palette: QPalette) -> QColor | None:
+    """The Fit column's colour for ``verdict``, readable on ``palette``'s background."""
+    dark = palette.color(QPalette.ColorRole.Base).lightness() < 128
+    colour = (_FIT_COLORS_DARK if dark else _FIT_COLORS).get(verdict)
+    return QColor(colour) if colour else None
 
 
 class StatusCell(QStackedWidget):
@@ -172,8 +185,10 @@ class CatalogTab(QWidget):
                     item.setToolTip(plain_tip(fit.detail))
                     slow = fit.tokens_per_s is not None and fit.tokens_per_s < SLOW_TOKENS_PER_S
                     verdict = "tight" if slow and fit.verdict == "fits" else fit.verdict
-                    if verdict in _FIT_COLORS:
-                        item.setForeground(QColor(_FIT_COLORS[verdict]))
+                    item.setData(VERDICT_ROLE, verdict)
+                    colour = fit_colour(verdict, self.palette())
+                    if colour is not None:
+                        item.setForeground(colour)
                 elif col in (2, 4):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
@@ -196,6 +211,19 @@ class CatalogTab(QWidget):
         for entry_id, cell in self._cells.items():
             cell.show_state(entry_id in self._installed, self._jobs.get(entry_id),
                             self.blocked.get(entry_id), entry_id in self._builtin)
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the theme changed: recolour
+            for row in range(self.table.rowCount()):
+                item = self.table.item(row, FIT_COLUMN)
+                colour = item and fit_colour(item.data(VERDICT_ROLE) or "", self.palette())
+                if colour is not None:
+                    item.setForeground(colour)
+            self._show_detail()
+
+    def _muted(self) -> str:
+        return self.palette().color(QPalette.ColorRole.PlaceholderText).name()
 
     def fit_for_size(self, size: int):
         """The fit and speed estimate for a GGUF of ``size`` bytes whose shape is unknown
@@ -227,6 +255,6 @@ class CatalogTab(QWidget):
         entry = self.entries[rows[0].row()]
         self.detail.setText(  # rich text: the entry's words escaped
             f"<b>{html.escape(entry.name)}</b> — {html.escape(entry.description)}<br>"
-            f"<span style='color:#666'>{html.escape(entry.repo)} · "
+            f"<span style='color:{self._muted()}'>{html.escape(entry.repo)} · "
             f"{html.escape(entry.filename)} · context {entry.context_length:,} tokens"
             f"{' · mixture of experts' if entry.moe else ''}</span>")
