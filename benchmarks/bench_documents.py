@@ -3,21 +3,25 @@
 * indexing a generated folder (``--files`` Markdown notes plus ``--pdfs`` 10-page PDFs):
   files/s, pages/s and chunks/s, words only (BM25), then a rescan with nothing changed;
 * the folder watcher's stat walk of that folder (what polling costs per look);
-* embeddings through ``Engine.embed`` (SmolLM2 in this process, ``--embed`` chunks;
-  0 skips it): chunks/s;
+* indexing with embeddings: ``--embed`` notes and a 10-page PDF through the Indexer with
+  SmolLM2 as embedding model (``Engine.embed`` in this process; 0 skips it): pages/s and
+  chunks/s, words and vectors;
 * search latency at ``--sizes`` chunks (synthetic passages of 110 words drawn Zipf(1.2)
   from 20,000, as natural text spreads its words, with 384-dimension float32 vectors;
   queries of 3 words of frequency rank 50 to 5,000, the content words of a question):
   BM25, exact vector cosine (the query's embedding excluded: a fixed vector), and both
-  fused, median of ``--queries`` queries; and the memory the vector matrix holds.
+  fused, median of ``--queries`` queries; the memory the index holds in the process
+  (resident set growth from opening the store to after the first search, which reads
+  the vector matrix) and the index file's size on disk.
 
     python benchmarks/bench_documents.py [--files 2000] [--pdfs 5] [--sizes 10000,100000]
-                                         [--embed 64] [--queries 20]
+                                         [--embed 40] [--queries 20]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -69,20 +73,29 @@ def bench_indexing(root: Path, files: int, pdfs: int) -> None:
 
 
 def bench_embedding(root: Path, count: int) -> None:
+    """Indexing with embeddings: ``count`` notes and a 10-page PDF through the Indexer with
+    SmolLM2 as the collection's embedding model (LlamaEngine in this process)."""
     from desktop_app.core.engine import LlamaEngine
     from benchmarks.bench_decode import starter_model_path
 
     model = str(starter_model_path())
-    engine = LlamaEngine()
+    folder = root / "embedded"
+    make_small_files(folder, count, words=120)
     rng = random.Random(2)
-    texts = [" ".join(rng.choice(WORDS) for _ in range(110)) for _ in range(count)]
-    engine.embed(texts[:1], model=model)  # open the embedding context first
+    write_pdf(folder / "manual.pdf",
+              [" ".join(rng.choice(WORDS) for _ in range(300)) for _ in range(10)])
+    engine = LlamaEngine()
+    engine.embed(["warm up"], model=model)  # the embedding context opened, as when it is kept
+    store = IndexStore(root / "embedded.sqlite3")
+    store.add_folder(store.ensure_collection("embedded", embedding_model=model), str(folder))
     start = time.perf_counter()
-    for i in range(0, count, 16):
-        engine.embed(texts[i:i + 16], model=model)
+    report = Indexer(store, engine=engine).run()
     took = time.perf_counter() - start
-    print(f"embedding {count} chunks of ~700 characters with SmolLM2-135M (batches of 16): "
-          f"{took:.1f} s = {count / took:.1f} chunks/s")
+    print(f"indexing {report.files_parsed} files ({report.pages} pages, {report.chunks_added} "
+          f"chunks) with SmolLM2-135M embeddings ({engine._embedder.threads} threads): "
+          f"{took:.1f} s = {report.pages / took:.2f} pages/s, "
+          f"{report.chunks_embedded / took:.2f} chunks/s")
+    store.close()
     engine.unload()
 
 
@@ -95,6 +108,12 @@ class FixedEngine:
 
     def embed(self, texts, *, model=None):
         return [self.vector for _ in texts]
+
+
+def resident_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 1e6
 
 
 def bench_search(root: Path, size: int, queries: int, dim: int = 384) -> None:
@@ -117,23 +136,31 @@ def bench_search(root: Path, size: int, queries: int, dim: int = 384) -> None:
     for i in range(0, size, 5000):
         store.store_vectors("synthetic", list(zip(ids[i:i + 5000], vectors[i:i + 5000])))
     built = time.perf_counter() - start
+    del vectors, ids
+    store.close()
+    store = IndexStore(root / f"search{size}.sqlite3")  # as a new process would open it
     engine = FixedEngine(dim)
+    before = resident_mb()
     search = DocumentSearch(store, engine=engine)
     words_only = DocumentSearch(store)
     search.search("warm up")  # reads the vector matrix once (kept while unchanged)
+    held = resident_mb() - before
+    on_disk = sum(os.path.getsize(p) for p in root.glob(f"search{size}.sqlite3*")) / 1e6
     generation = store.generations()["bench"][2]
     timings: dict[str, list[float]] = {"bm25": [], "vectors": [], "hybrid": []}
     for _ in range(queries):
         query = "what is " + " ".join(f"w{rng.randint(50, 5000)}" for _ in range(3))
         for name, run in (("bm25", lambda: words_only.search(query)),
-                          ("vectors", lambda: search._vectors(query, "synthetic", [(cid, generation)])),
+                          ("vectors", lambda: search._vectors(query, "synthetic",
+                                                              [(cid, generation)])),
                           ("hybrid", lambda: search.search(query))):
             start = time.perf_counter()
             run()
             timings[name].append((time.perf_counter() - start) * 1000)
     matrix_mb = size * dim * 4 / 1e6
     print(f"search at {size:,} chunks (built in {built:.0f} s; vector matrix {matrix_mb:.0f} "
-          f"MB): median " + ", ".join(f"{name} {statistics.median(values):.1f} ms"
+          f"MB; resident memory +{held:.0f} MB after the first search; index file "
+          f"{on_disk:.0f} MB): median " + ", ".join(f"{name} {statistics.median(values):.1f} ms"
                                       for name, values in timings.items()))
     store.close()
 
@@ -143,7 +170,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--pdfs", type=int, default=5)
     parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--embed", type=int, default=64)
+    parser.add_argument("--embed", type=int, default=40)
     parser.add_argument("--queries", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:

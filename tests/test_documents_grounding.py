@@ -34,9 +34,14 @@ def test_whole_documents_when_they_fit(store):
     g = ground("What is the door code?", store=store, collections=["c"],
                context_tokens=16384, count_tokens=tokens)
     assert g.mode == "whole"
-    assert [s.label for s in g.sources] == ["guide.docx", "handbook.pdf", "manual.pdf",
-                                            "notes.md", "page.html", "plain.txt", "readme.rst"]
-    assert "[4] notes.md:\n# Notes\n\nThe door code is 4417." in g.context
+    # whole, in order, one marker per page or section: an answer can cite the page
+    assert [s.label for s in g.sources] == [
+        "guide.docx, Installation", "guide.docx, Cleaning",
+        *[f"handbook.pdf, page {n}" for n in range(1, 9)],
+        *[f"manual.pdf, page {n}" for n in range(1, 4)],
+        "notes.md, Notes", "notes.md, Later", "page.html, Welcome", "page.html, Parking",
+        "plain.txt, lines 1-2", "readme.rst, Overview", "readme.rst, Usage"]
+    assert "[14] notes.md, Notes:\n# Notes\n\nThe door code is 4417." in g.context
     assert "form F8 before day 8" in g.context and CITE in g.context
     assert g.messages("What is the door code?")[1] == {"role": "user",
                                                        "content": "What is the door code?"}

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 from .index_store import IndexStore
 from .map_reduce import MapReducePlan, plan_map_reduce
 from .search import DocumentSearch
-from .sources import Document, Source, documents
+from .sources import Document, Source, documents, pieces
 
 CITE = ("Cite what you use with its marker, like [1] or [2][3], right after the statement "
         "it supports. If the documents do not contain the answer, say plainly that they do "
@@ -110,16 +110,29 @@ def ground(question: str, *, store: IndexStore, collections: Sequence[str] | Non
 
 def _whole(docs: list[Document], budget: int, count_tokens: Callable[[str], int]
            ) -> Grounding | None:
-    """Every document whole, if together they fit ``budget`` tokens."""
+    """Every document whole, if together they fit ``budget`` tokens: in order, one marker
+    per page (PDF) or section (heading), so an answer can cite the page it used."""
     if not docs:
         return None
     sources, blocks = [], []
     for doc in docs:
-        source = Source(len(sources) + 1, doc.file)
-        text = doc.text
-        sources.append(Source(source.marker, doc.file, passage=text[:300]))
-        blocks.append(f"[{source.marker}] {source.label}:\n{text.strip()}")
+        for first, last, text in _sections(doc):
+            source = Source(len(sources) + 1, doc.file, first.page, first.heading,
+                            first.line_start, last.line_end, text[:300])
+            sources.append(source)
+            blocks.append(f"[{source.marker}] {source.label}:\n{text.strip()}")
     context = WHOLE + "\n\n" + "\n\n".join(blocks)
     if count_tokens(context) > budget:
         return None
     return Grounding("whole", context, tuple(sources))
+
+
+def _sections(doc: Document):
+    """(first piece, last piece, text) for each run of pieces on one page or heading."""
+    runs: list[list] = []
+    for piece in pieces(doc):
+        if runs and (runs[-1][0].page, runs[-1][0].heading) == (piece.page, piece.heading):
+            runs[-1].append(piece)
+        else:
+            runs.append([piece])
+    return [(run[0], run[-1], "".join(p.text for p in run)) for run in runs]

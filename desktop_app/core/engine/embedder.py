@@ -7,6 +7,19 @@ It goes through the same checks as any load: the header first (``inspect_gguf``)
 organization's allow-list on the open file (``ModelGate.check_descriptor``), and llama.cpp
 reads the file through that descriptor, never by path again (model_file.py).
 Vectors are L2-normalized. Callers serialize calls (the engine's lock).
+
+Texts go to llama.cpp in groups of at most ``GROUP_TOKENS`` tokens, one decode per group
+(a longer text alone). llama-cpp-python would pack every text into decodes of up to
+``n_ctx`` (2,048) tokens, and a decode's attention is computed over all of its tokens at
+once: 2,048 tokens cost four times the attention work (and score buffers) of four decodes
+of 512, all but the diagonal blocks masked away. One decode per text is as fast on an idle
+machine but pays every decode's fixed cost (a thread barrier per graph node) per text,
+which a busy machine makes expensive. Measured with SmolLM2 on passages of 800 characters
+(benchmarks/bench_doc_retrieval.py --compare-grouping): groups of 512 embed 1.9x as fast
+as 2,048-token decodes; on a heavily loaded machine (llama-cpp-python directly, the same
+settings) 1.3x as fast as those and 2.2x as fast as one per text. The thread count is
+chosen as the chat model's is: fewer beside busy programs (--compare-threads: 1 thread
+embeds 1.6x as fast as 2 on two busy cores).
 """
 
 from __future__ import annotations
@@ -17,7 +30,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .. import hardware
+from .. import cpu_topology, hardware
 from ..errors import EngineError
 from ..gguf_inspect import inspect_gguf
 from .llama_log import install_log_bridge
@@ -30,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMBEDDING_CONTEXT = 2048  # tokens per text, at most (a longer one is cut); capped by training
+GROUP_TOKENS = 512  # tokens per decode: several short texts, or one long one
 
 
 def check_texts(texts: list[str]) -> list[str]:
@@ -40,6 +54,19 @@ def check_texts(texts: list[str]) -> list[str]:
     return list(texts)
 
 
+def token_groups(lengths: list[int], limit: int) -> list[range]:
+    """Consecutive index ranges whose lengths sum to at most ``limit`` (a longer text alone)."""
+    groups, start, total = [], 0, 0
+    for i, length in enumerate(lengths):
+        if i > start and total + length > limit:
+            groups.append(range(start, i))
+            start, total = i, 0
+        total += length
+    if start < len(lengths):
+        groups.append(range(start, len(lengths)))
+    return groups
+
+
 def normalized(vector: list[float]) -> list[float]:
     norm = math.sqrt(sum(x * x for x in vector))
     return [x / norm for x in vector] if norm > 0 else list(vector)
@@ -48,13 +75,17 @@ def normalized(vector: list[float]) -> list[float]:
 class Embedder:
     def __init__(self, *, cpu: hardware.CpuInfo, gate: "ModelGate | None",
                  open_file: Callable[[str | Path], "OpenedModel"],
-                 unchangeable: Callable[["OpenedModel"], "OpenedModel"]) -> None:
+                 unchangeable: Callable[["OpenedModel"], "OpenedModel"],
+                 others_busy: Callable[[], float | None] = cpu_topology.other_cpu_use) -> None:
         self._cpu = cpu
+        self._others_busy = others_busy
+        self.threads: int | None = None  # chosen when the model is opened
         self._gate = gate
         self._open_file = open_file
         self._unchangeable = unchangeable
         self._llama = None
         self._key: tuple[str, object] | None = None  # (resolved path, file identity)
+        self.group_tokens = GROUP_TOKENS  # EMBEDDING_CONTEXT: llama-cpp-python's own packing
 
     @property
     def path(self) -> str | None:
@@ -69,7 +100,12 @@ class Embedder:
         from . import llama_api
 
         try:
-            return [normalized(v) for v in llama_api.embed_texts(llama, texts)]
+            # counted as llama-cpp-python's embed() counts them
+            lengths = [len(llama.tokenize(text.encode("utf-8"))) for text in texts]
+            vectors = []
+            for group in token_groups(lengths, self.group_tokens):
+                vectors.extend(llama_api.embed_texts(llama, [texts[i] for i in group]))
+            return [normalized(v) for v in vectors]
         except (ValueError, RuntimeError) as exc:
             raise EngineError(f"llama.cpp could not embed these texts with "
                               f"{Path(path).name}: {exc}") from exc
@@ -89,7 +125,8 @@ class Embedder:
             self._key = key
         finally:
             opened.close()
-        log.info("opened %s for embeddings", Path(path).name)
+        log.info("opened %s for embeddings (%d threads)", Path(path).name,
+                 self.threads or 0)
         return self._llama
 
     def _open(self, load_path: str, gguf, n_gpu_layers: int):
@@ -99,10 +136,14 @@ class Embedder:
         bridge = install_log_bridge()
         bridge.take_errors()
         n_ctx = min(EMBEDDING_CONTEXT, gguf.context_length or EMBEDDING_CONTEXT)
+        # as the chat model's load does: beside busy programs fewer threads, since every
+        # graph node waits for its slowest thread (benchmarks/results.md, "Documents")
+        threads = hardware.choose_threads(self._cpu, None, others_busy=self._others_busy())
+        self.threads = threads
         try:
             with contextlib.redirect_stderr(_StderrToLog()):  # type: ignore[type-var]
                 return llama_api.open_embedding_llama(
-                    load_path, n_ctx=n_ctx, n_threads=hardware.choose_threads(self._cpu, None),
+                    load_path, n_ctx=n_ctx, n_threads=threads,
                     n_gpu_layers=n_gpu_layers)
         except (ValueError, RuntimeError, OSError) as exc:
             reason = "; ".join(bridge.take_errors()[-2:]) or str(exc)
