@@ -48,7 +48,7 @@ def test_flags_override_the_preset_and_a_missing_preset_is_named(smollm2_path, s
     assert result.returncode == 0 and stats["completion_tokens"] <= 5
     missing = scalpel("chat", "--preset", "poetry", "hi")
     assert missing.returncode == 1
-    assert "no preset 'poetry'; known presets: general, code" in text(missing)[1]
+    assert "no preset 'poetry'; known presets: auto, general, code" in text(missing)[1]
 
 
 def test_a_broken_user_preset_is_reported_and_the_rest_listed(scalpel_home, scalpel):
