@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+SAFE_EXP = 60.0   # float32 exp overflows past ~88.7; logits of chat models stay well below
 QUANTILES = (("logprob_p05", 0.05), ("logprob_p10", 0.10), ("logprob_p25", 0.25),
              ("logprob_p50", 0.50))
 
@@ -37,11 +38,15 @@ class TokenConfidence:
         logits = self._logits()
         if self._scratch is None or self._scratch.shape != logits.shape:
             self._scratch = numpy.empty_like(logits)
-        top = logits.max()
+        top = float(logits.max())
         scratch = self._scratch
-        numpy.subtract(logits, top, out=scratch)
-        numpy.exp(scratch, out=scratch)
-        log_total = float(top) + math.log(float(scratch.sum()))
+        if top < SAFE_EXP:   # exp cannot overflow float32: one pass fewer
+            numpy.exp(logits, out=scratch)
+            log_total = math.log(float(scratch.sum()))
+        else:
+            numpy.subtract(logits, top, out=scratch)
+            numpy.exp(scratch, out=scratch)
+            log_total = top + math.log(float(scratch.sum()))
         value = float(logits[token]) - log_total
         if not self.values:
             two = numpy.partition(logits, -2)[-2:]
