@@ -72,3 +72,29 @@ def settle_documents(qtbot, window):
     except AssertionError:
         pass  # documents turned off: there is no watcher
     return window
+
+
+def open_fake_window(qtbot, services, *, words: int = 3):
+    """A window on the contract's fake engine (``window.engine``), started (its model
+    'loaded'), shown and focused; the caller closes it."""
+    from desktop_app.app import create_window
+    from fake_engine import FakeEngine
+
+    engine = FakeEngine(words=words)
+    window = create_window(services, engine=engine)
+    qtbot.addWidget(window)
+    window.show()
+    window.activateWindow()
+    qtbot.waitExposed(window)
+    with qtbot.waitSignal(window.bridge.model_loaded, timeout=10_000):
+        window.start()
+    window.engine = engine
+    return window
+
+
+def send_to_fake(qtbot, window, text):
+    """Type ``text``, press Enter, wait for the fake engine's answer to be drawn in."""
+    with qtbot.waitSignal(window.bridge.reply_finished, timeout=10_000):
+        window.prompt.setPlainText(text)
+        qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not window.chat.answering, timeout=10_000)

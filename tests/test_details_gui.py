@@ -17,32 +17,19 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 from desktop_app.ui.conversation_view import ConversationView, ShownMessage
 from desktop_app.ui.rich_text import json_document, render_markdown
 from desktop_app.ui.sidebar import ChatSidebar, date_group
-from fake_engine import FakeEngine
-from gui_helpers import settle_documents
+from gui_helpers import open_fake_window, send_to_fake, settle_documents
 
 
 @pytest.fixture
 def fake_window(qtbot, services):
-    from desktop_app.app import create_window
-
-    window = create_window(services, engine=FakeEngine(words=2))
-    qtbot.addWidget(window)
-    window.show()
-    window.activateWindow()
-    qtbot.waitExposed(window)
-    with qtbot.waitSignal(window.bridge.model_loaded, timeout=10_000):
-        window.start()
+    window = open_fake_window(qtbot, services, words=2)
     settle_documents(qtbot, window)
     window.services = services
     yield window
     window.close()
 
 
-def send(qtbot, window, text):
-    with qtbot.waitSignal(window.bridge.reply_finished, timeout=10_000):
-        window.prompt.setPlainText(text)
-        qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not window.chat.answering, timeout=10_000)
+send = send_to_fake
 
 
 def contrast(first, second) -> float:

@@ -5,30 +5,21 @@ a weak answer's offer, keep-local, Model details' signals."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
 
 from desktop_app.core.errors import ConsentNeededError
-from fake_engine import FakeEngine
+from gui_helpers import open_fake_window, send_to_fake
 
 ESCALATION = {"mode": "ask", "endpoint": "http://127.0.0.1:9/v1", "model": "big-model"}
 
 
 @pytest.fixture
 def window_on(qtbot, services):
-    from desktop_app.app import create_window
-
     made = []
 
     def open_(*, words=3, escalation=None):
         if escalation is not None:
             services.update_settings(escalation=escalation)
-        engine = FakeEngine(words=words)
-        window = create_window(services, engine=engine)
-        qtbot.addWidget(window)
-        window.show()
-        with qtbot.waitSignal(window.bridge.model_loaded, timeout=10_000):
-            window.start()
-        window.engine = engine
+        window = open_fake_window(qtbot, services, words=words)
         made.append(window)
         return window
 
@@ -37,11 +28,7 @@ def window_on(qtbot, services):
         window.close()
 
 
-def send(qtbot, window, text):
-    with qtbot.waitSignal(window.bridge.reply_finished, timeout=10_000):
-        window.prompt.setPlainText(text)
-        qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not window.chat.answering, timeout=10_000)
+send = send_to_fake
 
 
 def test_auto_shows_where_each_answer_went_and_why(qtbot, window_on):

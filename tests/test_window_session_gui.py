@@ -9,33 +9,18 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from fake_engine import FakeEngine
-from gui_helpers import write_user_preset
+from gui_helpers import open_fake_window, send_to_fake, write_user_preset
 
 
 @pytest.fixture
 def fake_window(qtbot, services):
     """A window on the fake engine, started (its model 'loaded'), focused."""
-    from desktop_app.app import create_window
-
-    engine = FakeEngine(words=3)
-    window = create_window(services, engine=engine)
-    qtbot.addWidget(window)
-    window.show()
-    window.activateWindow()
-    qtbot.waitExposed(window)
-    with qtbot.waitSignal(window.bridge.model_loaded, timeout=10_000):
-        window.start()
-    window.engine = engine
+    window = open_fake_window(qtbot, services)
     yield window
     window.close()
 
 
-def send(qtbot, window, text):
-    with qtbot.waitSignal(window.bridge.reply_finished, timeout=10_000):
-        window.prompt.setPlainText(text)
-        qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not window.chat.answering, timeout=10_000)
+send = send_to_fake
 
 
 def focused(window) -> bool:

@@ -71,13 +71,15 @@ def schema_version(connection: sqlite3.Connection) -> int:
     return connection.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(connection: sqlite3.Connection, *, up_to: int = LATEST_VERSION) -> int:
+def migrate(connection: sqlite3.Connection, *, up_to: int = LATEST_VERSION,
+            migrations: list[tuple[int, str]] = MIGRATIONS) -> int:
     """Apply the migrations the database lacks (each atomically); return the new version.
+    ``migrations``: another database's own list (the documents index uses this too).
 
     ``connection`` must be in autocommit mode (``isolation_level=None``).
     """
     current = schema_version(connection)
-    for version, script in MIGRATIONS:
+    for version, script in migrations:
         if current < version <= up_to:
             connection.execute("BEGIN IMMEDIATE")  # waits for another migrating connection
             try:

@@ -97,19 +97,4 @@ def migrate(connection: sqlite3.Connection) -> int:
     if current > LATEST_VERSION:
         raise sqlite3.DatabaseError(f"the documents index was written by a newer Scalpel "
                                     f"(version {current}; this one reads {LATEST_VERSION})")
-    for version, script in MIGRATIONS:
-        if current < version:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                current = _chat_schema.schema_version(connection)  # again, under the lock
-                if current < version:
-                    for statement in _chat_schema._statements(script):
-                        connection.execute(statement)
-                    connection.execute(f"PRAGMA user_version = {version}")
-                    current = version
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-    return current
+    return _chat_schema.migrate(connection, up_to=LATEST_VERSION, migrations=MIGRATIONS)
