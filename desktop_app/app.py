@@ -57,7 +57,7 @@ def create_window(services: Services, *, engine: "Engine | None" = None):
     window.statusBar().addPermanentWidget(window.store_badge)
     for helper in (bridge, downloads, listing):
         helper.setParent(window)
-    if services.policy.downloads_allowed:
+    if services.downloads_allowed:
         downloads.resume_pending(services.catalog)
     return window
 

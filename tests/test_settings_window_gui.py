@@ -266,3 +266,40 @@ def _inside_a_combo_box(widget) -> bool:
             return True
         parent = parent.parent()
     return False
+
+
+def test_the_person_sets_a_proxy_ca_bundle_and_turns_downloads_off(dialog, services,
+                                                                    tmp_path):
+    from desktop_app.core.errors import DownloadsDisabledError
+
+    window = dialog()
+    network = window.network
+    network.proxy.edit.setText("proxy.example:3128")          # no scheme
+    assert "proxy address" in network.proxy.reason.text()
+    assert not window.save_button.isEnabled()
+    network.proxy.edit.setText("http://proxy.example:3128")
+    network.ca_bundle.edit.setText("corp-ca.pem")              # not a full path
+    assert "full path" in network.ca_bundle.reason.text() and not window.save_button.isEnabled()
+    network.ca_bundle.edit.setText(str(tmp_path / "corp-ca.pem"))
+    network.downloads.combo.setCurrentIndex(network.downloads.combo.findData(False))
+    assert window.save() == {"proxy", "ca_bundle", "downloads_enabled"}
+    hub = services.hub_client()
+    assert (services.proxy, services.ca_bundle) == ("http://proxy.example:3128",
+                                                    str(tmp_path / "corp-ca.pem"))
+    assert (hub.proxy, str(hub.ca_bundle)) == (services.proxy, services.ca_bundle)
+    assert not services.downloads_allowed
+    assert not services.can_download(services.catalog.get("qwen2.5-0.5b-instruct"))
+    with pytest.raises(DownloadsDisabledError, match="Settings ▸ Network"):
+        services.download_admission("qwen2.5-0.5b-instruct", None)
+
+
+def test_the_policys_proxy_wins_and_is_shown_locked(dialog, scalpel_home, tmp_path,
+                                                    write_policy):
+    system = tmp_path / "etc-scalpel"
+    write_policy(system, {"proxy": "http://corp-proxy:8080"})
+    services = build_services(replace(Paths.under(scalpel_home), system_config_dir=system), {})
+    services.update_settings(proxy="http://my-proxy:3128")
+    window = dialog(services)
+    assert window.network.proxy.locked and window.network.proxy.edit.text() == \
+        "http://corp-proxy:8080"
+    assert services.proxy == "http://corp-proxy:8080"

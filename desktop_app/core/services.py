@@ -117,11 +117,25 @@ class Services:
     def downloads_dir(self):
         return self.paths.data_dir / "downloads"
 
+    @property
+    def proxy(self) -> str | None:
+        """The proxy in force: the policy's, else the person's (Settings ▸ Network)."""
+        return self.policy.proxy or self.settings.proxy
+
+    @property
+    def ca_bundle(self) -> str | None:
+        return self.policy.ca_bundle or self.settings.ca_bundle
+
+    @property
+    def downloads_allowed(self) -> bool:
+        """The policy allows downloads and the person has not turned them off."""
+        return self.policy.downloads_allowed and self.settings.downloads_enabled
+
     def hub_client(self) -> HubClient:
-        """The Hub or the organization's mirror, through its proxy and CA bundle if set."""
+        """The Hub or the organization's mirror, through the proxy and CA bundle in force."""
         return HubClient(endpoint=self.policy.hub_endpoint or self.settings.hub_endpoint,
-                         token=self.settings.hub_token, proxy=self.policy.proxy,
-                         ca_bundle=self.policy.ca_bundle)
+                         token=self.settings.hub_token, proxy=self.proxy,
+                         ca_bundle=self.ca_bundle)
 
     def new_download_manager(self, on_change: Callable[[DownloadStatus], None] | None = None,
                              *, models_dir: Path | None = None) -> DownloadManager:
@@ -138,8 +152,12 @@ class Services:
             self.models.refresh()
 
     def download_admission(self, catalog_id: str | None, sha256: str | None) -> None:
-        """Raise DownloadsDisabledError unless the policy lets this file be downloaded."""
+        """Raise DownloadsDisabledError unless the policy (and the person's own switch)
+        let this file be downloaded."""
         check_download_allowed(self.policy, self.model_gate, catalog_id, sha256)
+        if not self.settings.downloads_enabled:
+            raise DownloadsDisabledError("downloads are turned off in Settings ▸ Network; "
+                                         "turn them on there to download this model")
 
     def new_engine(self) -> "LlamaEngine":
         """An engine in this process (the CLI's); the GUI uses ``new_engine_process``."""
@@ -200,7 +218,9 @@ class Services:
 
         config = self.escalation()
         return SessionEscalation(config, usage=self.usage_log,
-                                 make_engine=lambda: remote_engine_for(config, self.policy),
+                                 make_engine=lambda: remote_engine_for(
+                                     config, self.policy, proxy=self.proxy,
+                                     ca_bundle=self.ca_bundle),
                                  preset_for=self.presets.get)
 
     def default_generation_params(self) -> GenerationParams:
@@ -234,7 +254,7 @@ class Services:
         return self.models.usable()
 
     def can_download(self, entry: CatalogEntry) -> bool:
-        return self.policy.downloads_allowed and self.model_gate.allows_digest(entry.sha256)
+        return self.downloads_allowed and self.model_gate.allows_digest(entry.sha256)
 
     def default_model(self) -> ModelRef | None:
         """The last model used if it still exists, else the first one known (and allowed)."""

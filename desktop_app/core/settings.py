@@ -50,6 +50,10 @@ class Settings:
     embedding_model: str | None = None  # model id or path for /v1/embeddings; None: detected
     escalation: dict[str, Any] | None = None  # core/escalation's object; the policy's wins
     last_folder: str | None = None      # where the last file dialog was (export, import, open)
+    # The person's own network settings; the organization's policy, when it sets them, wins.
+    proxy: str | None = None            # http(s)://host:port for downloads and the bigger model
+    ca_bundle: str | None = None        # a PEM file of certificate authorities to trust
+    downloads_enabled: bool = True      # the person's switch: False keeps Scalpel from the Hub
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def remember_model(self, path: str) -> None:
@@ -148,6 +152,11 @@ RULES: dict[str, Rule] = {
                             meaning="an embedding model's id or file path"),
     "last_folder": Rule(str, optional=True, pattern=_PATH_TEXT,
                         meaning="a folder path"),
+    "proxy": Rule(str, optional=True, pattern=_HTTP_URL,
+                  meaning='a proxy address like "http://proxy.example:3128"'),
+    "ca_bundle": Rule(str, optional=True, pattern=_PATH_TEXT, check=os.path.isabs,
+                      meaning="the full path of a certificate bundle (PEM) file"),
+    "downloads_enabled": Rule(bool, meaning="true or false"),
     "escalation": Rule(dict, optional=True, check=_escalation_ok,
                        meaning='an escalation object like {"mode": "ask", "endpoint": '
                                '"https://llm.example/v1", "model": "..."}'),

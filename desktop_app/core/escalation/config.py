@@ -212,7 +212,8 @@ def read_api_key(config: EscalationConfig,
 
 
 def remote_engine_for(config: EscalationConfig, policy: "Policy", *,
-                      environ: Mapping[str, str] | None = None) -> "RemoteEngine | None":
+                      environ: Mapping[str, str] | None = None, proxy: str | None = None,
+                      ca_bundle: str | None = None) -> "RemoteEngine | None":
     """The bigger model as an engine, through the policy's proxy and CA bundle (as downloads
     go); None when escalation is off or has nowhere to go. Nothing connects until it is
     used. EscalationConfigError when the API key is named but missing."""
@@ -222,7 +223,7 @@ def remote_engine_for(config: EscalationConfig, policy: "Policy", *,
     from ..engine.remote import RemoteEngine
 
     return RemoteEngine(endpoint=str(config.endpoint), model=str(config.model), api_key=key,
-                        proxy=policy.proxy, ca_bundle=policy.ca_bundle)
+                        proxy=policy.proxy or proxy, ca_bundle=policy.ca_bundle or ca_bundle)
 
 
 def settings_rule_check(value: Any) -> bool:

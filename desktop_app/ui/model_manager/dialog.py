@@ -81,13 +81,13 @@ class ModelManagerDialog(InstalledActions, ImportActions, QDialog):
         self.tabs.setObjectName("managerTabs")
         self.tabs.addTab(self.catalog_tab, "&Catalog")
         self.tabs.addTab(self.installed_tab, "&Installed")
-        if services.policy.downloads_allowed:
+        if services.downloads_allowed:   # the policy's and the person's switch
             self.tabs.addTab(self.hub_tab, "Add from &Hugging Face")
         self.managed_note = QLabel(MANAGED_NOTE)
         self.managed_note.setObjectName("managedNote")
         self.managed_note.setWordWrap(True)
         self.managed_note.setVisible(not services.policy.downloads_allowed)
-        self.downloads_panel.setVisible(services.policy.downloads_allowed)
+        self.downloads_panel.setVisible(services.downloads_allowed)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.close)
 
@@ -287,7 +287,7 @@ class ModelManagerDialog(InstalledActions, ImportActions, QDialog):
 
 def blocked_downloads(services: Services) -> dict[str, str]:
     """Catalog ids the policy refuses to download, with the word shown in their row."""
-    if not services.policy.downloads_allowed:
+    if not services.downloads_allowed:
         return {entry.id: "Downloads off" for entry in services.catalog}
     return {entry.id: "Not allowed" for entry in services.catalog
             if not services.can_download(entry)}

@@ -28,7 +28,8 @@ from .privacy_page import PrivacyPage
 
 LABELS = {"theme": "theme", "keep_models_loaded": "models kept loaded",
           "n_ctx": "context size", "n_gpu_layers": "GPU offload", "n_threads": "CPU threads",
-          "hub_endpoint": "mirror", "hub_token": "Hub token", "escalation": "escalation"}
+          "hub_endpoint": "mirror", "hub_token": "Hub token", "escalation": "escalation",
+          "proxy": "proxy", "ca_bundle": "CA bundle", "downloads_enabled": "downloads"}
 
 
 class SettingsDialog(QDialog):

@@ -20,7 +20,7 @@ from .dialog import SettingsDialog
 from .page import open_with_system
 from .theme import apply_theme
 
-HUB_SETTINGS = frozenset({"hub_endpoint", "hub_token"})
+HUB_SETTINGS = frozenset({"hub_endpoint", "hub_token", "proxy", "ca_bundle"})
 
 
 class SettingsMenu(QObject):

@@ -1,15 +1,14 @@
 """Network: whether downloads may happen, the Hub mirror, proxy, CA bundle and Hub token.
 
-Downloads, the proxy and the CA bundle are the organization's to set (policy.json); the
-page shows what applies and who decided. The mirror and the token are the person's,
-unless the policy names a mirror. A change reaches the next download: the window gives
+Each is the person's to set unless the organization's policy (policy.json) sets it; then
+it is shown greyed with who decided (downloads turned off by policy cannot be turned on). A change reaches the next download: the window gives
 the download queue a new Hub client when either changes (``installer``).
 """
 
 from __future__ import annotations
 
 from ...core.settings import RULES
-from .fields import NEXT_DOWNLOAD, TextField
+from .fields import NEXT_DOWNLOAD, ChoiceField, TextField
 from .page import SettingsPage, info
 
 LOCKED = "Set by your organization"
@@ -24,9 +23,11 @@ class NetworkPage(SettingsPage):
         where = str(policy.file) if policy.file else ""
         downloads = self.section("Downloads")
         if policy.downloads_allowed:
-            downloads.addRow(info("On: models can be downloaded from the Hugging Face Hub "
-                                  "(or the mirror below) in Models (Ctrl+M). Nothing is "
-                                  "downloaded unless you ask."))
+            self.downloads = self.add(downloads, ChoiceField(
+                "downloads_enabled", "Downloads", RULES["downloads_enabled"],
+                [("On: models can be downloaded when you ask (Models, Ctrl+M)", True),
+                 ("Off: Scalpel never contacts the Hugging Face Hub", False)],
+                applies=NEXT_DOWNLOAD))
         else:
             off = info(f"Off. {LOCKED} ({where}): models come from your IT department.")
             off.setEnabled(False)
@@ -44,17 +45,15 @@ class NetworkPage(SettingsPage):
         self.token.set_note("Only needed for gated or private repos. Kept as plain text in "
                             f"{services.paths.settings_file}.")
         connection = self.section(
-            "Connection", "The proxy and the certificate bundle are set by your "
-            "organization's policy (policy.json), not here.")
-        for label, value, name in (("Proxy", policy.proxy, "proxy"),
-                                   ("CA bundle", policy.ca_bundle, "ca_bundle")):
-            text = (f"{value}  ({LOCKED})" if value else
-                    "None set: Scalpel connects directly, or through the system's proxy "
-                    "variables (HTTPS_PROXY) if they are set." if name == "proxy" else
-                    "None set: the usual public certificate authorities are trusted (or "
-                    "SSL_CERT_FILE, if set).")
-            shown = info(text)
-            shown.setObjectName(name)
-            shown.setEnabled(not value)
-            connection.addRow(f"{label}:", shown)
+            "Connection", "For downloads and your organization's bigger model. Left empty, "
+            "Scalpel connects directly, or through the system's proxy variables "
+            "(HTTPS_PROXY) and certificate file (SSL_CERT_FILE) if they are set.")
+        self.proxy = self.add(connection, TextField(
+            "proxy", "Proxy", RULES["proxy"], applies=NEXT_DOWNLOAD,
+            placeholder="None: http://proxy.example:3128 to use one"),
+            value=policy.proxy, locked=where if policy.proxy else None)
+        self.ca_bundle = self.add(connection, TextField(
+            "ca_bundle", "CA bundle", RULES["ca_bundle"], applies=NEXT_DOWNLOAD,
+            placeholder="None: the usual public certificate authorities"),
+            value=policy.ca_bundle, locked=where if policy.ca_bundle else None)
         self.finish()
