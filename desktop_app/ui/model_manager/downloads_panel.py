@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QFrame, QGridLayout, QLabel, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
 
@@ -69,7 +70,7 @@ class DownloadRow(QFrame):
         self.detail.setText(progress_text(status))
         failed = status.state == "failed"
         self.bar.setTextVisible(status.state not in ("failed", "cancelled"))
-        self.detail.setStyleSheet("color: #b3261e;" if failed else "")
+        self.detail.setStyleSheet(f"color: {_failed_colour(self)};" if failed else "")
         self.finished = status.finished
         self.retry_button.setVisible(status.state in ("failed", "cancelled"))
         self.button.setText("Remove" if status.finished else "Cancel")
@@ -91,7 +92,7 @@ class DownloadsPanel(QWidget):
         title = QLabel("<b>Downloads</b>")
         self.empty = QLabel("No downloads. Pick a model in the Catalog or on Hugging Face.")
         self.empty.setObjectName("downloadsEmpty")
-        self.empty.setStyleSheet("color: #666;")
+        self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)  # follows the theme
         self._list = QVBoxLayout()
         self._list.setContentsMargins(0, 0, 0, 0)
         self._list.setSpacing(2)
@@ -145,3 +146,9 @@ class DownloadsPanel(QWidget):
             row.hide()
             row.deleteLater()
         self.empty.setVisible(not self.rows)
+
+
+def _failed_colour(widget: QWidget) -> str:
+    """A red that keeps 4.5:1 contrast on the theme's background (light or dark)."""
+    dark = widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
+    return "#ff8a80" if dark else "#b3261e"
