@@ -90,6 +90,7 @@ assert r["llama_cpp"]["backends_loaded_from_files"] and "CPU" in backends, r["de
 assert os.environ["FLAVOUR"] != "dl-vulkan" or "Vulkan" in backends, backends
 print("frozen llama.cpp backends:", ", ".join(backends), "| offload:", (r["offload"] or {}).get("status"))
 ' || fail "the frozen app's llama.cpp backends are not loaded"
+  docs_smoke_test "$bin"
   "$bin/scalpel" policy check "$ROOT/packaging/policy.example.json" > /dev/null \
     || fail "the example policy does not pass 'scalpel policy check'"
   if [ "${SCALPEL_BUNDLE_STARTER:-1}" = 0 ]; then
@@ -120,6 +121,55 @@ print("frozen llama.cpp backends:", ", ".join(backends), "| offload:", (r["offlo
   kill "$gui"; wait "$gui" 2>/dev/null || true; gui=""
   [ ! -s "$SCALPEL_HOME/logs/crash.log" ] || fail "the window crashed: $SCALPEL_HOME/logs/crash.log"
 )
+
+# Your documents, frozen: PDFium and python-docx (native library and templates) must be in
+# the bundle. A DOCX (python-docx) and a one-page PDF (written out by hand: a Helvetica text
+# stream) are indexed and found by `docs search`.
+docs_smoke_test() {  # $1: folder holding the scalpel executable
+  local dir="$home/documents"
+  mkdir -p "$dir"
+  "$VENV/bin/python" - "$dir" <<'PY' || fail "could not write the documents smoke files"
+import pathlib, sys
+import docx
+folder = pathlib.Path(sys.argv[1])
+document = docx.Document()
+document.add_heading("Warranty", 1)
+document.add_paragraph("The ZX-200 warranty lasts two years from purchase.")
+document.save(folder / "guide.docx")
+text = b"BT /F1 12 Tf 72 720 Td (Descale the ZX-200 every three months.) Tj ET"
+objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+           b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+           b"/Resources << /Font << /F1 5 0 R >> >> >>",
+           b"<< /Length %d >>\nstream\n%s\nendstream" % (len(text), text),
+           b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+out, offsets = bytearray(b"%PDF-1.4\n"), []
+for number, body in enumerate(objects, start=1):
+    offsets.append(len(out))
+    out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+xref = len(out)
+out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+(folder / "manual.pdf").write_bytes(bytes(out))
+PY
+  "$1/scalpel" docs add "$dir" --collection smoke > "$home/docs.txt" 2>&1 \
+    || fail "frozen 'scalpel docs add' failed: $(tail -3 "$home/docs.txt")"
+  for query in warranty descale; do
+    "$1/scalpel" docs search "$query" --collection smoke --json > "$home/docs-$query.json" \
+      || fail "frozen 'scalpel docs search $query' failed"
+  done
+  "$VENV/bin/python" - "$home" <<'PY' || fail "the frozen app did not read the DOCX and the PDF"
+import json, pathlib, sys
+home = pathlib.Path(sys.argv[1])
+def found(query):
+    data = json.loads((home / f"docs-{query}.json").read_text())
+    hits = data if isinstance(data, list) else data.get("hits", data.get("results", []))
+    return {pathlib.Path(hit["file"]).name for hit in hits}
+assert "guide.docx" in found("warranty"), found("warranty")
+assert "manual.pdf" in found("descale"), found("descale")
+print("frozen documents: a DOCX and a PDF indexed and found")
+PY
+}
 
 # The Vulkan path, frozen: the starter model with its layers on a Vulkan device. Without a
 # GPU, Debian's lavapipe (mesa-vulkan-drivers, installed here when root) is one; ggml skips
