@@ -9,27 +9,22 @@ An exact ``owner/name`` typed in the box lists that repo's files straight away.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
 from ...core.errors import format_size
 from ...core.hub_search import HubFile, HubRepo
 from ..plain_text import plain_label, plain_tip
+from .common import make_readonly_table
 
 REPO_COLUMNS = ("Repository", "Downloads", "Likes", "License")
 FILE_COLUMNS = ("File", "Quantization", "Size", "Fit")
 
 
 def _table(columns: tuple[str, ...], name: str, accessible: str) -> QTableWidget:
-    table = QTableWidget(0, len(columns))
-    table.setObjectName(name)
-    table.setAccessibleName(accessible)
-    table.setHorizontalHeaderLabels(list(columns))
-    table.verticalHeader().setVisible(False)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table = make_readonly_table(columns, object_name=name, accessible_name=accessible)
+    table.setWordWrap(True)   # long file names wrap rather than elide
     header = table.horizontalHeader()
     header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
     for col in range(1, len(columns)):
