@@ -9,7 +9,9 @@ answer's range with its Markdown rendering (code highlighted, with Copy links).
 Actions are links (``action:<verb>:<message id>``, ``copy:<id>:<block>``) that
 the view turns into ``action_requested`` signals; copying is done here. The message
 actions are drawn as buttons (``message_buttons.py``: why links and not a hover toolbar),
-and the text keeps a readable column in a wide window (``readable_column.py``).
+shown for the message under the mouse, the one Tab reached and the last answer
+(``action_rows.py``), and the text keeps a readable column in a wide window
+(``readable_column.py``).
 An answer that is a JSON document is shown as a JSON block (``rich_text.py``).
 """
 
@@ -25,6 +27,7 @@ from PySide6.QtGui import (QGuiApplication, QPalette, QTextBlockFormat, QTextCha
                            QTextCursor, QTextDocument)
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from .action_rows import ActionRows
 from .message_buttons import MessageButtons, buttons_html
 from .readable_column import DOCUMENT_MARGIN, ReadableColumn
 from .rich_text import CodeBlock, RenderedMessage, escape_plain, render_markdown
@@ -54,7 +57,7 @@ class ShownMessage:
     preset_id: str | None = None   # the task that wrote it ("json": shown as a JSON block)
 
 
-class ConversationView(MessageButtons, ReadableColumn, QTextBrowser):
+class ConversationView(ActionRows, MessageButtons, ReadableColumn, QTextBrowser):
     action_requested = Signal(str, int)   # verb, message id
     copied = Signal(str)                  # what was copied, for a status message
     source_link_clicked = Signal(str)     # source:/openfile: links of an answer's sources
@@ -80,6 +83,7 @@ class ConversationView(MessageButtons, ReadableColumn, QTextBrowser):
         self._answer_start: int | None = None   # where the streaming answer's heading begins
         self._route_at: tuple[int, int] | None = None  # the streaming answer's route line
         self._streamed_chars = 0
+        self._init_rows()
         self._show_placeholder()
 
     # -- whole chats ---------------------------------------------------------------
@@ -101,6 +105,9 @@ class ConversationView(MessageButtons, ReadableColumn, QTextBrowser):
         self.setHtml("".join(parts))
         self._fit_column(force=True)
         self._scroll_to_bottom()
+        self._hovered = self._keyboard = None  # the ids may be gone, or elsewhere now
+        self._rehover()
+        self.sync_rows()
 
     def scroll_to_message(self, message_id: int) -> None:
         self.scrollToAnchor(f"m{message_id}")
@@ -197,8 +204,10 @@ class ConversationView(MessageButtons, ReadableColumn, QTextBrowser):
             QTimer.singleShot(0, self._insert_slice)
             return
         self._answer_start = None
+        self._row_index = None  # the finished answer's rows are in: it is the last answer
         if self._follow_after_insert:
             self._scroll_to_bottom()
+        self.sync_rows()
         done, self._on_inserted = self._on_inserted, None
         if done:
             done()
@@ -241,6 +250,7 @@ class ConversationView(MessageButtons, ReadableColumn, QTextBrowser):
 
     def _message_parts(self, message: ShownMessage) -> list[str]:
         self._contents[message.id] = message.content
+        self._roles[message.id] = message.role
         if message.role == "assistant":
             body = list(self._render(message).parts)
         else:
@@ -286,7 +296,8 @@ class ConversationView(MessageButtons, ReadableColumn, QTextBrowser):
         return self._buttons_html(verbs, message.id)
 
     def _buttons_html(self, verbs: list, message_id: int, *, counter: str = "") -> str:
-        return buttons_html(verbs, message_id, self.palette(), counter=counter)
+        return buttons_html(verbs, message_id, self.palette(), counter=counter,
+                            shown=False)  # drawn when wanted (action_rows.py)
 
     def _dropped_marker(self, dropped: int) -> str:
         return (f"<p align='center' style='color:{self._muted()}; margin:12px'>"
@@ -351,6 +362,7 @@ class ConversationView(MessageButtons, ReadableColumn, QTextBrowser):
     def _show_placeholder(self) -> None:
         self._placeholder = True
         self._contents.clear()
+        self._roles.clear()
         self._code.clear()
         self._rendered.clear()
         headline, detail = self.privacy_note

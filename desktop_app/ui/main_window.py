@@ -24,6 +24,7 @@ from .file_dialogs import FolderMemory
 from .help_menu import install_help_menu
 from .managed import ManagedBadge
 from .model_listing_bridge import ModelListingBridge
+from .model_manager.names import ModelNames
 from .model_menu import ModelMenu
 from .notice_bar import NoticeBar
 from .orchestration_ui import install_orchestration
@@ -142,7 +143,8 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.unload_action.setShortcut(QKeySequence("Ctrl+Shift+U"))
         self.unload_action.triggered.connect(self.unload_model)
         self.models_menu = ModelMenu(self, tail_actions=[
-            self.open_action, self.models_action, self.details_action, self.unload_action])
+            self.open_action, self.models_action, self.details_action, self.unload_action],
+            names=ModelNames(self._services, self))
         self.model_combo = self.models_menu.combo
         toolbar = QToolBar("Task and model")
         toolbar.setMovable(False)

@@ -7,7 +7,7 @@ target is the whole button, not a small underlined word. They stay links in the
 document, rather than a toolbar widget laid over the message under the mouse, because:
 - streaming stays as it is: a finished answer's buttons arrive with its rendering, in the
   same slices; nothing is positioned, re-laid out or re-rendered while text streams in,
-  and nothing has to follow the mouse or the scroll position;
+  and no widget laid over the text has to follow the mouse or the scroll position;
 - the keyboard reaches every one of them the way a browser does: Tab / Shift+Tab move
   from link to link inside the conversation (the focused one gets a ring in the highlight
   colour, ``paintEvent``, and the view scrolls to it), Enter activates it, and a menu it
@@ -15,30 +15,49 @@ document, rather than a toolbar widget laid over the message under the mouse, be
   second, keyboard-only way to the same actions;
 - screen readers read them as links with their names, in reading order after the
   message they act on.
-They are always visible, drawn quietly (a faint fill and a thin border from the palette)
-so the conversation's text outweighs them, rather than shown only on hover: a
-hover-only control cannot be found by touch or by keyboard, and appearing on hover would
-mean editing the document under the mouse.
+A message's row is drawn only while it is wanted (``action_rows.py``): for the message
+under the mouse, for the message whose link Tab reached, and always for the last answer;
+elsewhere the same row is there in a transparent colour, so the conversation reads as text
+and nothing moves when a row appears. The fill and the border come from the palette,
+faint, so the conversation's text outweighs them.
 Ctrl+Shift+C still copies the last answer.
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 
 from PySide6.QtCore import QPoint, Qt, QUrl
 from PySide6.QtGui import QColor, QCursor, QPainter, QPalette, QPen, QTextCursor
 
 
-def buttons_html(verbs: list, message_id: int, palette: QPalette, *, counter: str = "") -> str:
+@dataclass(frozen=True)
+class ButtonColours:
+    """A shown row's colours, from the palette (a hidden row's are all transparent)."""
+    text: QColor
+    muted: QColor        # the ‹ 1/2 › counter
+    background: QColor
+    border: QColor
+
+    @classmethod
+    def of(cls, palette: QPalette) -> "ButtonColours":
+        base = palette.color(QPalette.ColorRole.Base)
+        return cls(text=palette.color(QPalette.ColorRole.ButtonText),
+                   muted=palette.color(QPalette.ColorRole.PlaceholderText),
+                   background=_mix(palette.color(QPalette.ColorRole.Button), base, 0.5),
+                   border=_mix(palette.color(QPalette.ColorRole.Mid), base, 0.4))
+
+
+def buttons_html(verbs: list, message_id: int, palette: QPalette, *, counter: str = "",
+                 shown: bool = True) -> str:
     """A row of button-like links: padded, bordered cells; ``verbs`` holds (verb, label,
-    tooltip) and ``None`` where ``counter`` goes (‹ 1/2 ›)."""
-    muted = palette.color(QPalette.ColorRole.PlaceholderText).name()
-    text = palette.color(QPalette.ColorRole.ButtonText).name()
-    face = palette.color(QPalette.ColorRole.Button)
-    base = palette.color(QPalette.ColorRole.Base)
-    background = _mix(face, base, 0.5).name()
-    border = _mix(palette.color(QPalette.ColorRole.Mid), base, 0.4).name()
+    tooltip) and ``None`` where ``counter`` goes (‹ 1/2 ›). A row not ``shown`` has the
+    same cells, borders and words, in a transparent colour (the same height)."""
+    colours = ButtonColours.of(palette)
+    muted, text, background, border = (
+        (c.name() if shown else "transparent") for c in
+        (colours.muted, colours.text, colours.background, colours.border))
     cells = []
     for verb in verbs:
         if verb is None:

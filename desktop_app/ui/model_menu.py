@@ -2,7 +2,9 @@
 
 The menu also sets how many models stay loaded for instant switching. Models
 the organization's policy refuses are listed but greyed out, so people see
-why they cannot pick them; a locked setting says who set it.
+why they cannot pick them; a locked setting says who set it. Models are named as the
+model manager's Installed tab names them (``model_manager/names.py``: the catalog's
+name, else the GGUF's own), never by a file name when the file has a better one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from PySide6.QtWidgets import QComboBox, QMenu, QWidget
 
 from ..core.errors import format_size
 from ..core.models import ModelRef
+from .model_manager.names import ModelNames
 from .plain_text import plain_tip
 
 KEEP_CHOICES = (1, 2, 3, 4)
@@ -26,8 +29,13 @@ class ModelMenu(QObject):
     model_chosen = Signal(str)        # path
     keep_loaded_chosen = Signal(int)
 
-    def __init__(self, parent: QWidget, *, tail_actions: list[QAction]) -> None:
+    def __init__(self, parent: QWidget, *, tail_actions: list[QAction],
+                 names: ModelNames | None = None) -> None:
         super().__init__(parent)
+        self._names = names
+        self._listed: list[ModelRef] = []
+        if names is not None:
+            names.changed.connect(self._rename)
         self.menu = QMenu("&Model", parent)
         self.combo = QComboBox(parent)
         self.combo.setObjectName("modelChooser")
@@ -56,6 +64,7 @@ class ModelMenu(QObject):
                 refused: set[str] = frozenset()) -> None:
         """``refused``: paths of models the policy does not allow."""
         self._refused = set(refused)
+        self._listed = list(models)
         self._rebuild_combo(models)
         self.menu.clear()
         for action in self.model_actions.values():
@@ -64,8 +73,7 @@ class ModelMenu(QObject):
         self.model_actions = {}
         for ref in models:
             refused_here = str(ref.path) in self._refused
-            label = f"{ref.name} — {NOT_ALLOWED}" if refused_here else ref.name
-            action = QAction(label, self, checkable=True)
+            action = QAction(self._menu_label(ref), self, checkable=True)
             action.setEnabled(not refused_here)
             action.setToolTip(plain_tip(f"{ref.path} ({format_size(ref.size_bytes)})"))
             action.setStatusTip(str(ref.path))
@@ -80,13 +88,36 @@ class ModelMenu(QObject):
             self.menu.addAction(action)
         self.menu.addMenu(self.keep_menu)
         self.set_current(current_path)
+        if self._names is not None:
+            self._names.read(models)   # the GGUFs' own names, off the GUI thread
+
+    def _name(self, ref: ModelRef) -> str:
+        return self._names.name_of(ref) if self._names is not None else ref.name
+
+    def _menu_label(self, ref: ModelRef) -> str:
+        refused = str(ref.path) in self._refused
+        return f"{self._name(ref)} — {NOT_ALLOWED}" if refused else self._name(ref)
+
+    def _combo_label(self, ref: ModelRef) -> str:
+        refused = str(ref.path) in self._refused
+        return f"{self._name(ref)} ({NOT_ALLOWED})" if refused else self._name(ref)
+
+    @Slot()
+    def _rename(self) -> None:
+        """Better names arrived: relabel in place (the choice and the menu stay as they are)."""
+        for ref in self._listed:
+            action = self.model_actions.get(str(ref.path))
+            if action is not None:
+                action.setText(self._menu_label(ref))
+            index = self.combo.findData(str(ref.path))
+            if index >= 0:
+                self.combo.setItemText(index, self._combo_label(ref))
 
     def _rebuild_combo(self, models: list[ModelRef]) -> None:
         self.combo.clear()
         for ref in models:
             refused_here = str(ref.path) in self._refused
-            self.combo.addItem(f"{ref.name} ({NOT_ALLOWED})" if refused_here else ref.name,
-                               str(ref.path))
+            self.combo.addItem(self._combo_label(ref), str(ref.path))
             index = self.combo.count() - 1
             self.combo.setItemData(index, plain_tip(str(ref.path)), Qt.ItemDataRole.ToolTipRole)
             if refused_here:

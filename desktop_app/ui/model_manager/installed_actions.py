@@ -2,8 +2,9 @@
 
 A model is named by its catalog entry when it came from the catalog (or is the built-in
 starter), else by the GGUF's own ``general.name``, read off the GUI thread once per file
-version, never by its file name. Use (or a double-click) hands the ModelRef to the window
-through ``model_chosen``. A mixin of ModelManagerDialog.
+version, never by its file name (``names.py``: the window's model box names them so
+too). Use (or a double-click) hands the ModelRef to the window through ``model_chosen``.
+A mixin of ModelManagerDialog.
 """
 
 from __future__ import annotations
@@ -16,75 +17,32 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
 
 from ...core.errors import ScalpelError, format_size
-from ...core.gguf_inspect import inspect_gguf
 from ...core.models import ModelRef
-from ...core.services import EMBEDDING_ARCHITECTURES
 from ..plain_text import ask
 from .common import BackgroundCall, file_size
+from .names import catalog_names, merged_names, read_gguf_names
 
 log = logging.getLogger(__name__)
 
 
 class InstalledActions:
-    def _catalog_entry_for(self, ref: ModelRef):
-        catalog = self._services.catalog
-        if ref.source == "starter":
-            return catalog.get(ref.id)
-        record = self._services.library.store.get(ref.path) if ref.source == "library" else None
-        if record is not None:
-            return catalog.get(record.catalog_id or "") or catalog.by_file(
-                record.repo or "", record.filename or "")
-        return None
-
     def _catalog_names(self, models: list[ModelRef]) -> tuple[dict[str, str], dict[str, str]]:
-        names, kinds = {}, {}
-        for ref in models:
-            entry = self._catalog_entry_for(ref)
-            if entry is not None:
-                names[str(ref.path)] = entry.name
-                kinds[str(ref.path)] = entry.kind
-        return names, kinds
+        return catalog_names(self._services, models)
 
     def _read_gguf_names(self, models: list[ModelRef]) -> None:
         """Each GGUF's ``general.name`` (and whether it is an embedding model), read off
-        the GUI thread once per file version; ``names_read`` follows."""
+        the GUI thread once per file version (``names.py``); ``names_read`` follows."""
         known = dict(self._gguf_names)
-
-        def read() -> dict[tuple[str, float], tuple[str | None, bool]]:
-            found = {}
-            for ref in models:
-                try:
-                    key = (str(ref.path), ref.path.stat().st_mtime)
-                    if key in known:
-                        continue
-                    info = inspect_gguf(ref.path, check_size=False)
-                except (OSError, ScalpelError):
-                    continue
-                arch = info.architecture or ""
-                embedding = (arch in EMBEDDING_ARCHITECTURES
-                             or f"{arch}.pooling_type" in info.metadata)
-                name = info.name.strip() if isinstance(info.name, str) else None
-                found[key] = (name or None, embedding)
-            return found
-
-        BackgroundCall.start(read, self._on_gguf_names,
+        BackgroundCall.start(lambda: read_gguf_names(models, known), self._on_gguf_names,
                              lambda message: log.info("could not read model names: %s", message))
 
     @Slot(object)
     def _on_gguf_names(self, found: dict) -> None:
         self._gguf_names.update(found)
-        names, kinds = {}, {}
-        for (path, _mtime), (name, embedding) in self._gguf_names.items():
-            if name:
-                names[path] = name
-            if embedding:
-                kinds[path] = "embedding"
-        catalog_names, catalog_kinds = self._catalog_names(self.installed_tab.models)
-        names.update(catalog_names)   # the catalog's name wins
-        kinds.update(catalog_kinds)
+        names, kinds = merged_names(self._gguf_names,
+                                    self._catalog_names(self.installed_tab.models))
         self.installed_tab.set_names(names, kinds)
         self.names_read.emit()
-
 
     # -- installed ---------------------------------------------------------------
     @Slot(str)
