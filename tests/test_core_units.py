@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,16 @@ def test_held_back_text_is_released_when_it_is_not_a_stop():
 
 def test_no_stops_passes_everything_through():
     assert StopMatcher(()).feed("anything <|im_end|>") == ("anything <|im_end|>", False)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_the_settings_file_holding_a_hub_token_is_readable_by_its_owner_only(tmp_path):
+    from desktop_app.core.settings import Settings, SettingsStore
+
+    path = tmp_path / "settings.json"
+    path.write_text("{}", encoding="utf-8")
+    path.chmod(0o644)                                  # an older file, world-readable
+    store = SettingsStore(path)
+    store.save(Settings(hub_token="hf_" + "a" * 34))
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert store.load().hub_token == "hf_" + "a" * 34

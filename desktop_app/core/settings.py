@@ -251,7 +251,12 @@ class SettingsStore:
                          for name in self.locked})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        # Only the person may read it: it can hold a Hugging Face token and a proxy's
+        # password (0600 on POSIX; Windows keeps the profile folder's own access list).
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(json.dumps(data, indent=2) + "\n")
+        os.chmod(tmp, 0o600)   # an older temp file keeps its mode through O_TRUNC
         os.replace(tmp, self.path)
 
     def _recover(self, reason: str) -> Settings:
