@@ -208,3 +208,12 @@ def test_scalpel_route_prints_the_decision(scalpel):
     assert plain.returncode == 0 and plain.stdout.startswith("Code assistant (code) · ")
     empty = scalpel("route", " ")
     assert empty.returncode == 2 and "give the message to route" in empty.stderr
+
+
+def test_the_opening_instruction_beats_a_hint_word_inside_the_pasted_text(router):
+    """Seen in the window: "Summarize this text: ... the reactor's cooling loop ..." went to
+    the code assistant on the word "loop"."""
+    text = ("Summarize this text: The reactor's cooling loop has three pumps, named Alder, "
+            "Birch and Cedar. Alder runs during the day, Birch at night.")
+    decision = router.route(text)
+    assert decision.preset_id == "summarize" and decision.step == "signals"

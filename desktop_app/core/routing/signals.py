@@ -20,6 +20,9 @@ from .decision import Proposal, RouteCandidate, clamp, words
 LONG_TEXT_WORDS = 120     # a message this long (outside code) counts as a pasted text
 INSTRUCTION_WORDS = 40    # how much of its start and end is read as the instruction
 HINT_WEIGHT = 0.3         # per distinct hint found, at most three count
+# A hint among a message's first words is what it asks for ("Summarize this text: ... the
+# cooling loop ..."): it counts once more than the same hint further on.
+OPENING_WORDS = 2         # "Summarize this…", "Please translate…"
 LONG_TEXT_STRENGTH = 0.65
 
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)
@@ -125,13 +128,16 @@ class SignalStep:
         prose_lines = [ln for ln in prose.splitlines() if not _TRACE.search(ln)]
         prose = "\n".join(prose_lines)
         instruction = instruction_part(prose)
+        lead = " ".join(instruction.split()[:OPENING_WORDS])
         found = detect(text, instruction, len(prose.split()))
         result: dict[str, tuple[float, str]] = {}
         for c in self.candidates:
             claimed = [found[s] for s in c.routing.signals if s in found]
             best = max(claimed, key=lambda f: f.strength, default=None)
             hits = self.hints.hits(c.preset_id, instruction)
-            score = (best.strength if best else 0.0) + HINT_WEIGHT * min(len(hits), 3)
+            opening = bool(hits) and bool(self.hints.hits(c.preset_id, lead))
+            score = (best.strength if best else 0.0) + HINT_WEIGHT * (
+                min(len(hits), 3) + opening)
             if best:
                 reason = best.reason
             elif hits:
@@ -151,5 +157,5 @@ class SignalStep:
         second = ranked[1][1][0] if len(ranked) > 1 else 0.0
         confidence = min(0.99, clamp(0.5 + (best - second) / 2)) if best >= self.decide_at \
             else best / 2
-        decides = best >= self.decide_at and best - second >= self.margin
+        decides = best >= self.decide_at and round(best - second, 6) >= self.margin
         return Proposal(best_id, round(confidence, 3), reason), decides
