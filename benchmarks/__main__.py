@@ -23,6 +23,11 @@ Sections, in order (the in-process engine is unloaded before the others run):
      window's API streams to another process (``bench_api_gui``, own process);
 5,7. idle CPU after a reply, RSS beyond the mmapped model (``bench_footprint``);
 6.   start to a shown window (``bench_cold_start``).
+8.   threads (issue 18): the app's default decode vs llama-bench at its best thread count,
+     the app at 1 vs 2 threads (``bench_threads``, whole-app runs); the longest GUI stall
+     while the real model streams at 2 and 1 threads (``bench_gui_stall``, own process).
+9.   prompt-lookup decoding vs plain on Extract, Summarize, a code edit and two tasks that
+     do not copy (``bench_prompt_lookup``).
 Then orchestration (issue 15), in its own "## Orchestration" section: routing time per
 step, the remote engine vs the openai client, calibration on a held-out half
 (``bench_orchestration``; alone: ``python -m benchmarks.bench_orchestration``).
@@ -44,6 +49,7 @@ from benchmarks import (bench_api, bench_api_gui, bench_chat_turns,  # noqa: E40
                         bench_cold_start, bench_confidence, bench_engine_process, bench_footprint,
                         bench_gui_stream, bench_reference, llama_bench, report)
 from benchmarks import bench_orchestration  # noqa: E402
+from benchmarks import bench_gui_stall, bench_prompt_lookup, bench_threads  # noqa: E402
 from benchmarks.bench_decode import (DEFAULT_THREADS, open_bare, open_engine,  # noqa: E402
                                      starter_model_path)
 
@@ -69,6 +75,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="short completions per concurrency level for the API's requests/s")
     parser.add_argument("--api-gui-tokens", type=int, default=400,
                         help="length of the answer the window's API streams")
+    parser.add_argument("--thread-rounds", type=int, default=3,
+                        help="interleaved rounds of the thread comparison (issue 18)")
+    parser.add_argument("--stall-tokens", type=int, default=200,
+                        help="length of the real answer streamed for the GUI stall rows")
+    parser.add_argument("--lookup-rounds", type=int, default=3,
+                        help="alternating rounds of prompt lookup vs plain decoding (issue 18)")
     parser.add_argument("--output", type=Path, default=RESULTS,
                         help="Markdown file for the results (default benchmarks/results.md)")
     return parser.parse_args(argv)
@@ -178,6 +190,28 @@ def start_section(results: report.Results, args) -> None:
                    "page cache warm)")
 
 
+def threads_section(results: report.Results, args, binary: Path | None) -> None:
+    """Issue 18's rows: default threads vs llama-bench's best, 1 vs 2 threads."""
+    figures = bench_threads.measure(args.thread_rounds, 128, binary)
+    results.add(*bench_threads.rows(figures, binary))
+    results.note(f"threads: the default's choice per round: {figures['default_choice']}; "
+                 f"medians {figures['median_tok_s']}")
+
+
+def stall_section(results: report.Results, args) -> None:
+    """The window's longest stall while SmolLM2 really streams, at 2 threads and at 1."""
+    for threads in (2, 1):
+        figures = bench_gui_stall.measure(threads, args.stall_tokens)
+        results.add(bench_gui_stall.stall_row(figures))
+
+
+def lookup_section(results: report.Results, args, model: str) -> None:
+    """Prompt-lookup decoding vs plain, on copying and non-copying tasks (issue 18)."""
+    rows = bench_prompt_lookup.bench(threads=args.threads, rounds=args.lookup_rounds,
+                                     model=model)
+    results.add(*bench_prompt_lookup.suite_rows(rows))
+
+
 def describe(results: report.Results, args, model: str, binary: Path | None) -> None:
     import llama_cpp
 
@@ -216,6 +250,14 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: footprint_section(results))
     run_section(results, [("Start to a shown window", "< 1.5 s")],
                 lambda: start_section(results, args))
+    run_section(results, [("Decode tok/s, app default threads vs llama-bench's best", "≥ 0.95"),
+                          ("Decode tok/s, app --threads 1 vs 2", "report")],
+                lambda: threads_section(results, args, binary))
+    run_section(results, [("Longest GUI stall while SmolLM2 streams at 2 and 1 threads",
+                           "< 50 ms")],
+                lambda: stall_section(results, args))
+    run_section(results, [("Prompt lookup vs plain decoding", "≥ 1.3 copying, ≥ 0.97 not")],
+                lambda: lookup_section(results, args, model))
     orchestration: list[report.Results] = []   # its own section, "## Orchestration"
     run_section(results, [("Orchestration: routing, remote engine, calibration", "-")],
                 lambda: orchestration.append(

@@ -66,7 +66,9 @@ def engine(smollm2_path):
     but sharing also exercises KV-cache reuse between unrelated chats)."""
     from desktop_app.core.engine import LlamaEngine, LoadOptions
 
-    eng = LlamaEngine()
+    # Made before any test's SCALPEL_HOME: no thread measurement (tests/test_thread_probe.py
+    # has its own), which would be cached in the real user's folder.
+    eng = LlamaEngine(thread_probe=None)
     eng.load(smollm2_path, LoadOptions(n_ctx=4096))
     yield eng
     eng.unload()

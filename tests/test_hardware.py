@@ -119,6 +119,28 @@ def test_other_programs_cpu_use_leaves_this_process_out(tmp_path):
     assert cpu_topology.other_cpu_use(root=tmp_path / "none", sleep=set_sample) is None
 
 
+def test_scalpels_own_parent_process_is_not_another_program(tmp_path):
+    """The engine process's parent (the window, busy starting up while the model loads)
+    is left out like the engine itself; a parent gone meanwhile counts nothing."""
+    n = os.cpu_count() or 1
+    samples = iter([(1000, 0, 10, 5), (1000 + 150 * n, 100 * n, 60, 5 + 100)])
+
+    def set_sample(_seconds=None):
+        busy, idle, own, parent = next(samples)
+        write(tmp_path, "proc/stat", f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\n")
+        for pid, jiffies in (("self", own), ("77", parent)):
+            write(tmp_path, f"proc/{pid}/stat", "42 (python) S " + " ".join(
+                ["0"] * 10 + [str(jiffies), "0"] + ["0"] * 30))
+
+    set_sample()
+    used = cpu_topology.other_cpu_use(root=tmp_path, sleep=set_sample, pids=("self", "77"))
+    assert used == pytest.approx((150 * n - 50 - 100) / 250)
+    meter = cpu_topology.OtherCpuUse(tmp_path, pids=("self", "999"))  # no such parent
+    write(tmp_path, "proc/stat", f"cpu  {1000 + 300 * n} 0 0 {200 * n} 0 0 0 0 0 0\n")
+    assert meter.so_far() == pytest.approx(150 * n / 250)
+    assert cpu_topology.scalpel_pids() == ("self", str(os.getppid()))
+
+
 def test_this_machine_is_read(tmp_path):
     cpu = hardware.cpu_info()
     assert 1 <= cpu.physical <= cpu.usable <= cpu.logical
@@ -154,3 +176,36 @@ def test_doctor_shows_an_explicit_layer_count_from_the_settings(scalpel_home, sc
     report = json.loads(scalpel("doctor", "--json").stdout)
     assert report["offload"]["explicit"] is True
     assert report["offload"]["status"] == "CPU: GPU offload is off in the settings"
+
+
+class _Quiet:
+    """No other program used a CPU during the (injected) measurement."""
+
+    def so_far(self) -> float:
+        return 0.0
+
+
+def test_doctor_shows_the_cached_thread_measurement_and_its_figures(scalpel_home, scalpel):
+    from desktop_app.core.engine.thread_probe import ThreadProbe
+    from desktop_app.core.paths import Paths
+    from desktop_app.core.services import build_services
+
+    first = json.loads(scalpel("doctor", "--json").stdout)["cpu"]
+    if first["threads_measured"] is None:
+        pytest.skip("one usable core: threads are not measured")
+    assert first["threads_measured"]["measurement"] is None
+    assert "not measured yet for smollm2-135m-instruct" in first["threads_reason"]
+    services = build_services(Paths.under(scalpel_home))
+    model = services.default_model().path
+    probe = ThreadProbe.in_cache_dir(services.paths.cache_dir,
+                                     measure=lambda llama, counts: {1: 148.0, 2: 171.0},
+                                     others_during=_Quiet)
+    probe.choose(None, services.cpu, model, n_gpu_layers=0, others_busy=0.0)
+    report = json.loads(scalpel("doctor", "--json").stdout)["cpu"]
+    measured = report["threads_measured"]["measurement"]
+    assert measured["tokens_per_s"] == {"1": 148.0, "2": 171.0} and measured["best"] == 2
+    assert "fastest measured here: 171 tok/s at 2 threads vs 148 at 1" in report["threads_reason"]
+    assert report["threads_chosen"] in (1, 2)  # 1 only while other programs are busy
+    human = scalpel("doctor").stdout
+    assert "measured for smollm2-135m-instruct on " in human
+    assert "  2 threads    171.0 tok/s  <- fastest" in human

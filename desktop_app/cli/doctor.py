@@ -74,12 +74,44 @@ def _gpu() -> dict[str, object] | None:
                                      "free_bytes": gpu.free_bytes}
 
 
+def _measured_threads(services: Services, busy: float | None, plan: dict | None,
+                      threads: hardware.ThreadChoice
+                      ) -> tuple[hardware.ThreadChoice, dict[str, object] | None]:
+    """The choice a load of the default model would make from the thread measurement
+    cached for this machine and model (engine/thread_probe.py), and that measurement;
+    without one, ``threads`` and a note that the model's first load measures."""
+    from ..core.engine import thread_probe
+
+    ref = services.default_model()
+    if ref is None or services.settings.n_threads is not None:
+        return threads, None
+    layers = services.settings.n_gpu_layers
+    if layers is None:  # "auto": what the offload plan gives it
+        layers = plan.get("layers", 0) if plan else 0
+    probe = thread_probe.ThreadProbe.in_cache_dir(services.paths.cache_dir)
+    try:
+        found = probe.cached(services.cpu, ref.path, layers)
+    except Exception as exc:  # noqa: BLE001 - a missing model or odd build: not measured
+        return threads, {"model": ref.id, "error": f"{type(exc).__name__}: {exc}"}
+    if found is None:
+        if len(thread_probe.candidate_counts(hardware.thread_choice(services.cpu).threads)) < 2:
+            return threads, None  # one core: nothing to measure
+        note = f"not measured yet for {ref.id}: measured at its next load on a quiet machine"
+        return (hardware.ThreadChoice(threads.threads, f"{threads.reason}; {note}"),
+                {"model": ref.id, "measurement": None, "cache_file": str(probe.cache_file)})
+    choice = thread_probe.combine(found, services.cpu, busy, cached=True)
+    return choice, {"model": ref.id, "measurement": found.to_dict(),
+                    "cache_file": str(probe.cache_file)}
+
+
 def collect_report(services: Services) -> dict[str, object]:
     cpu = services.cpu
     memory = hardware.memory_info()
     busy = cpu_topology.other_cpu_use() if services.settings.n_threads is None else None
     threads = hardware.thread_choice(cpu, services.settings.n_threads, others_busy=busy)
     devices = _devices()
+    plan = _offload(services, devices) if not devices.get("error") else None
+    threads, measured = _measured_threads(services, busy, plan, threads)
     return {
         "scalpel": __version__,
         "python": sys.version.split()[0],
@@ -92,12 +124,13 @@ def collect_report(services: Services) -> dict[str, object]:
                 "performance_cores": cpu.performance, "quota": cpu.quota,
                 "others_busy": None if busy is None else round(busy, 2),
                 "threads_chosen": threads.threads, "threads_reason": threads.reason,
-                "threads_overridden": services.settings.n_threads is not None},
+                "threads_overridden": services.settings.n_threads is not None,
+                "threads_measured": measured},
         "memory": {"total_bytes": memory.total_bytes, "available_bytes": memory.available_bytes},
         "llama_cpp": _llama_build(),
         "gpu": _gpu(),
         "devices": devices,
-        "offload": _offload(services, devices) if not devices.get("error") else None,
+        "offload": plan,
         "models": [{**m.to_dict(), "allowed": services.model_allowed(m)}
                    for m in services.registry.list()],
         "policy": _policy(services),
@@ -128,6 +161,7 @@ def format_report(report: dict) -> str:
               f"{cpu['usable']} usable; {cpu['threads_chosen']} inference threads ({how})"]
     if not cpu["threads_overridden"]:
         lines.append(f"  threads: {cpu['threads_reason']}")
+        lines += _format_measured(cpu.get("threads_measured"))
     mem = report["memory"]
     if mem["total_bytes"]:
         lines.append(f"Memory: {mem['available_bytes'] / 2**30:.1f} GB free of "
@@ -148,6 +182,19 @@ def format_report(report: dict) -> str:
               + ("  NOT ALLOWED by policy" if m["allowed"] is False else "")
               for m in report["models"]] or ["  none found"]
     return "\n".join(lines + [""] + _format_policy(report["policy"]))
+
+
+def _format_measured(measured: dict | None) -> list[str]:
+    """The cached thread measurement's figures, one count a line."""
+    if not measured or not measured.get("measurement"):
+        return []
+    figures = measured["measurement"]
+    lines = [f"  measured for {measured['model']} on {figures['measured_at'][:10]} "
+             f"(took {figures['seconds']:.2f} s; cached in {measured['cache_file']}):"]
+    for count, tps in figures["tokens_per_s"].items():
+        mark = "  <- fastest" if int(count) == figures["best"] else ""
+        lines.append(f"    {count:>3} thread{'s' if count != '1' else ' '} {tps:8.1f} tok/s{mark}")
+    return lines
 
 
 def _format_devices(found: dict, plan: dict | None) -> list[str]:

@@ -128,28 +128,95 @@ def _cpu_times(root: Path) -> tuple[int, int] | None:
     return sum(values) - idle, sum(values)
 
 
-def _own_jiffies(root: Path) -> int | None:
-    text = _read(root / "proc/self/stat")
-    if not text:
-        return None
-    fields = text.rsplit(")", 1)[-1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime, all of this process's threads
+def _own_jiffies(root: Path, pids: tuple[str, ...] = ("self",)) -> int | None:
+    """utime + stime of the processes ``pids`` (all their threads), the first ("self")
+    required; one gone meanwhile (a parent) counts nothing."""
+    total = 0
+    for n, pid in enumerate(pids):
+        text = _read(root / f"proc/{pid}/stat")
+        if not text:
+            if n == 0:
+                return None
+            continue
+        fields = text.rsplit(")", 1)[-1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def scalpel_pids() -> tuple[str, ...]:
+    """This process and its parent: the engine process's parent is Scalpel's own window
+    or command, whose work at a model's load (drawing, starting up) is not another
+    program competing for the cores."""
+    return ("self", str(os.getppid()))
+
+
+class OtherCpuUse:
+    """Counts, from its creation on, the CPU time other processes take (this process's
+    own threads left out): ``so_far()`` is their CPUs' worth since then, or None where
+    /proc cannot tell. Around a measurement it says whether others disturbed it."""
+
+    def __init__(self, root: Path = ROOT, *, pids: tuple[str, ...] = ("self",)) -> None:
+        self._root, self._pids = root, pids
+        self._before, self._own_before = _cpu_times(root), _own_jiffies(root, pids)
+
+    def so_far(self) -> float | None:
+        if self._before is None or self._own_before is None:
+            return None
+        after, own_after = _cpu_times(self._root), _own_jiffies(self._root, self._pids)
+        if after is None or own_after is None:
+            return None
+        n_cpus = os.cpu_count() or 1
+        elapsed = (after[1] - self._before[1]) / n_cpus  # jiffies per CPU
+        if elapsed <= 0:
+            return None
+        busy = (after[0] - self._before[0]) - (own_after - self._own_before)
+        return max(0.0, busy / elapsed)
 
 
 def other_cpu_use(*, seconds: float = 0.25, root: Path = ROOT,
-                  sleep: Callable[[float], None] = time.sleep) -> float | None:
+                  sleep: Callable[[float], None] = time.sleep,
+                  pids: tuple[str, ...] = ("self",)) -> float | None:
     """CPUs' worth of work other processes did over the next ``seconds`` (this process's
-    own threads left out), or None where /proc cannot tell."""
-    before, own_before = _cpu_times(root), _own_jiffies(root)
-    if before is None or own_before is None:
+    own threads left out, and those of ``pids``), or None where /proc cannot tell."""
+    meter = OtherCpuUse(root, pids=pids)
+    if meter._before is None or meter._own_before is None:
         return None
     sleep(seconds)
-    after, own_after = _cpu_times(root), _own_jiffies(root)
-    if after is None or own_after is None:
-        return None
-    n_cpus = os.cpu_count() or 1
-    elapsed = (after[1] - before[1]) / n_cpus  # jiffies per CPU
-    if elapsed <= 0:
-        return None
-    busy = (after[0] - before[0]) - (own_after - own_before)
-    return max(0.0, busy / elapsed)
+    return meter.so_far()
+
+
+def other_programs_cpu_use(*, seconds: float = 0.25) -> float | None:
+    """``other_cpu_use`` with Scalpel's own processes left out (``scalpel_pids``)."""
+    return other_cpu_use(seconds=seconds, pids=scalpel_pids())
+
+
+def cpu_model_name(root: Path = ROOT) -> str:
+    """The CPU's model as /proc/cpuinfo names it ("model name", or Arm's "Hardware" /
+    "Processor"), else the platform's word for it: part of what makes this machine this
+    machine for measurements cached on it."""
+    text = _read(root / "proc/cpuinfo") or ""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "hardware", "processor", "cpu model") and value.strip():
+            found.setdefault(key, value.strip())
+    for key in ("model name", "cpu model", "hardware"):
+        if key in found:
+            return found[key]
+    if not found.get("processor", "").isdigit() and found.get("processor"):
+        return found["processor"]
+    import platform
+
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def format_cpu_list(cpus: set[int]) -> str:
+    """{0, 1, 2, 3, 8} -> "0-3,8" (the kernel's cpulist format; ``parse_cpu_list``'s inverse)."""
+    runs: list[list[int]] = []
+    for cpu in sorted(cpus):
+        if runs and cpu == runs[-1][1] + 1:
+            runs[-1][1] = cpu
+        else:
+            runs.append([cpu, cpu])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)

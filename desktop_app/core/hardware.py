@@ -8,7 +8,9 @@ thread kept 18 tok/s. On the same machine idle, 2 threads decode ~15% faster
 than 1 (benchmarks/results.md, "Hardware"). So the choice (``thread_choice``) is
 every usable physical core (affinity, hybrid CPUs' performance cores only,
 a container's quota: cpu_topology.py), less the cores other processes are busy
-on when the model loads, and says why.
+on when the model loads, and says why. Where the engine may measure, a model's
+first load on a machine times decoding at a few counts up to that bound and
+keeps the fastest (engine/thread_probe.py); ``busy_limit`` still lowers it.
 """
 
 from __future__ import annotations
@@ -123,12 +125,20 @@ def thread_choice(cpu: CpuInfo, override: int | None = None, *,
     if cpu.quota is not None and cpu.quota < cores:
         cores = max(1, math.floor(cpu.quota + 0.01))
         reasons.append(f"a CPU quota of {cpu.quota:g} CPUs")
-    threads = cores
-    if others_busy is not None and others_busy >= BUSY_IGNORED:
-        taken = math.ceil(others_busy - BUSY_IGNORED)
-        threads = max(1, cores - max(1, taken))
-        reasons.append(f"other programs busy on {others_busy:.1f} CPUs")
+    threads, busy = busy_limit(cores, others_busy)
+    if busy:
+        reasons.append(busy)
     return ThreadChoice(threads, "; ".join(reasons))
+
+
+def busy_limit(threads: int, others_busy: float | None) -> tuple[int, str | None]:
+    """``threads`` less the cores other programs keep busy (``others_busy``, in CPUs), and
+    the words for it (None when they take too little to matter). Also applied to a
+    measured choice (engine/thread_probe.py): a measurement cannot know who runs now."""
+    if others_busy is None or others_busy < BUSY_IGNORED:
+        return threads, None
+    taken = math.ceil(others_busy - BUSY_IGNORED)
+    return max(1, threads - max(1, taken)), f"other programs busy on {others_busy:.1f} CPUs"
 
 
 def choose_threads(cpu: CpuInfo, override: int | None = None, *,

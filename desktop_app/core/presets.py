@@ -80,6 +80,9 @@ class Preset:
     json_schema: dict[str, Any] | None = field(default=None, hash=False)
     routing: Routing | None = None        # None: Auto never picks this preset
     escalate: str | None = None           # "always" | "never" to the bigger model; None: signals
+    # Answers that copy the input (summaries, extraction, code edits) decode faster with
+    # drafts looked up in the conversation (engine/prompt_lookup.py); same tokens.
+    prompt_lookup: bool = False
     builtin: bool = False
     path: Path | None = None              # the file it came from
 
@@ -100,6 +103,7 @@ class Preset:
         return GenerationParams(max_tokens=self.max_tokens, temperature=s.temperature,
                                 top_p=s.top_p, top_k=s.top_k, min_p=s.min_p,
                                 repeat_penalty=s.repeat_penalty, seed=s.seed,
+                                prompt_lookup=self.prompt_lookup,
                                 json_schema=(json.dumps(self.json_schema)
                                              if self.json_schema is not None else None))
 
@@ -117,6 +121,7 @@ class Preset:
             "output": {"json_schema": self.json_schema} if self.json_schema is not None else None,
             "routing": self.routing.to_dict() if self.routing is not None else None,
             "escalate": self.escalate,
+            "prompt_lookup": self.prompt_lookup,
         }
 
     def with_changes(self, **changes: Any) -> "Preset":
@@ -148,7 +153,8 @@ def preset_from_dict(data: Any, *, file: str, builtin: bool = False,
         context_size=reader.bounded("context_size", int, None, 128, 1_048_576),
         preferred_models=tuple(reader.string_list("preferred_models")),
         json_schema=_json_schema(reader), routing=_routing(reader), builtin=builtin,
-        path=path, escalate=_escalate(reader))
+        path=path, escalate=_escalate(reader),
+        prompt_lookup=reader.optional("prompt_lookup", bool, False))
 
 
 def _escalate(reader: "_Reader") -> str | None:

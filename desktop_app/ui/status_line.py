@@ -87,6 +87,10 @@ class StatusLine:
 
     def show_reply(self, stats: ReplyStats) -> None:
         self.speed.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
+        self.speed.setToolTip(
+            f"{stats.draft_accepted} of {stats.draft_tokens} tokens guessed from the "
+            "conversation were kept (this task decodes with prompt lookup)"
+            if stats.draft_tokens else "")
         self.ttft.setText(f"first token {stats.time_to_first_token_s:.2f} s")
         self.context.setMaximum(max(1, stats.context_size))
         self.context.setValue(min(stats.context_used, stats.context_size))

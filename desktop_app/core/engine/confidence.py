@@ -27,15 +27,17 @@ class TokenConfidence:
     """Collects the chosen tokens' log-probabilities; ``observe`` runs once per token."""
 
     def __init__(self, logits: Callable[[], Any]) -> None:
-        self._logits = logits            # () -> numpy float32 view of the last logits
+        self._logits = logits            # (index=-1) -> numpy float32 view of those logits
         self.values: list[float] = []
         self.first_margin: float | None = None
         self._scratch = None
 
-    def observe(self, token: int) -> None:
+    def observe(self, token: int, index: int = -1) -> None:
+        """Record ``token``'s log-probability under the logits after the last batch's
+        token ``index`` (-1: its last)."""
         import numpy
 
-        logits = self._logits()
+        logits = self._logits(index)
         if self._scratch is None or self._scratch.shape != logits.shape:
             self._scratch = numpy.empty_like(logits)
         top = float(logits.max())

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from ..errors import EngineError
 from .confidence import TokenConfidence, observing
 from .context_cells import cells_for, grow_context
 from .types import GenerationParams
+
+if TYPE_CHECKING:
+    from .prompt_lookup import PromptLookup
 
 RANDOM_SEED = 0xFFFFFFFF      # llama.cpp's LLAMA_DEFAULT_SEED: a fresh random seed
 PENALTY_LAST_N = 64           # tokens the repeat penalty looks back over
@@ -77,10 +80,11 @@ class Decoder:
                 break
             shared += 1
         shared = min(shared, max(0, len(tokens) - 1))
-        self._truncate(shared)
+        self.truncate(shared)
         return shared
 
-    def _truncate(self, length: int) -> None:
+    def truncate(self, length: int) -> None:
+        """Keep the first ``length`` cached positions, forget the rest."""
         self._api.drop_positions_from(self.ctx, length)
         del self.kv_tokens[length:]
 
@@ -97,7 +101,7 @@ class Decoder:
         code = self._api.decode_tokens(self.ctx, chunk)
         if code == 0:
             return True
-        self._truncate(len(self.kv_tokens))  # forget a half-written batch
+        self.truncate(len(self.kv_tokens))  # forget a half-written batch
         if code == self._api.DECODE_ABORTED or cancel.is_set():
             return False
         if code == self._api.DECODE_NO_ROOM:
@@ -115,9 +119,10 @@ class Decoder:
         """
         return int(self.logits().argmax())
 
-    def logits(self):
-        """A numpy view of the last decoded token's logits (no copy)."""
-        address = self._logits_at(self.ctx, -1)
+    def logits(self, index: int = -1):
+        """A numpy view (no copy) of the logits after the last decoded batch's token
+        ``index`` (-1: its last; other indices need a batch that asked for them)."""
+        address = self._logits_at(self.ctx, index)
         if address != self._logits_address:
             if not address:
                 raise EngineError("llama.cpp has no logits to sample from")
@@ -129,10 +134,17 @@ class Decoder:
         return self._logits
 
     def stream(self, new_tokens: list[int], sampler: "Sampler",
-               cancel: threading.Event) -> Iterator[int]:
+               cancel: threading.Event, *, lookup: "PromptLookup | None" = None
+               ) -> Iterator[int]:
         """Evaluate the prompt's uncached tail, then yield sampled tokens until the
         caller stops asking (or cancel). Each yielded token is decoded only when the
-        caller asks for the next one, so an end-of-generation token never enters the cache."""
+        caller asks for the next one, so an end-of-generation token never enters the cache.
+
+        With ``lookup``, tokens are drafted from the conversation and checked in
+        batches (prompt_lookup.py): the same tokens, fewer decodes when the answer copies."""
+        if lookup is not None:
+            yield from lookup.stream(self, new_tokens, sampler, cancel)
+            return
         if not self.evaluate(new_tokens, cancel):
             return
         sample = sampler.sample
@@ -148,12 +160,13 @@ class Decoder:
                 ctx, cells = self.ctx, self.cells
             code = decode(ctx, batch)
             if code != 0:
-                self._decode_failed(code, cancel)
+                self.decode_failed(code, cancel)
                 return
             self.kv_tokens.append(token)
 
-    def _decode_failed(self, code: int, cancel: threading.Event) -> None:
-        self._truncate(len(self.kv_tokens))
+    def decode_failed(self, code: int, cancel: threading.Event) -> None:
+        """After a failed decode: forget its half-written batch; raise unless cancelled."""
+        self.truncate(len(self.kv_tokens))
         if code != self._api.DECODE_ABORTED and not cancel.is_set():
             if code == self._api.DECODE_NO_ROOM:
                 raise EngineError("the model's context is full; start a new chat")
@@ -175,6 +188,7 @@ class Sampler:
         self.confidence = TokenConfidence(decoder.logits) if params.token_confidence else None
         if _plain_greedy(params):
             self.sample = self._observed(decoder.argmax)
+            self.sample_at = self._observed_at(lambda i: int(decoder.logits(i).argmax()))
             return
         self.chain = SamplerChain()
         try:
@@ -185,9 +199,23 @@ class Sampler:
         chain, sample = self.chain.pointer, self.chain.sample_function()
         # decoder.ctx looked up per token: the context may be replaced by a bigger one
         self.sample = self._observed(lambda: sample(chain, decoder.ctx, -1))
+        self.sample_at = self._observed_at(lambda i: sample(chain, decoder.ctx, i))
 
     def _observed(self, sample):
         return observing(sample, self.confidence) if self.confidence is not None else sample
+
+    def _observed_at(self, sample_at):
+        """``sample_at(i)``: the pick after the last batch's token ``i`` (prompt_lookup.py)."""
+        confidence = self.confidence
+        if confidence is None:
+            return sample_at
+
+        def sample_and_observe(index: int) -> int:
+            token = sample_at(index)
+            confidence.observe(token, index)
+            return token
+
+        return sample_and_observe
 
     def close(self) -> None:
         if self.chain is not None:

@@ -194,6 +194,52 @@ def drop_positions_from(ctx, position: int) -> None:
     llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), -1, position, -1)
 
 
+def set_threads(llama, n_threads: int, n_threads_batch: int | None = None) -> None:
+    """Decode with ``n_threads`` from now on (``llama_set_n_threads`` on the open context:
+    no reload); ``llama``'s saved context parameters follow, so a context grown later
+    (context_cells.py) keeps the count."""
+    batch = n_threads if n_threads_batch is None else n_threads_batch
+    llama_cpp.llama_set_n_threads(llama.ctx, n_threads, batch)
+    llama.context_params.n_threads, llama.context_params.n_threads_batch = n_threads, batch
+    llama.n_threads, llama.n_threads_batch = n_threads, batch
+
+
+def threads_of(llama) -> tuple[int, int]:
+    """(decode threads, batch threads) the context uses now."""
+    return llama_cpp.llama_n_threads(llama.ctx), llama_cpp.llama_n_threads_batch(llama.ctx)
+
+
+class ScoredBatch:
+    """A batch of up to ``size`` consecutive tokens of sequence 0 with logits for every
+    one (``llama_batch_get_one`` keeps only the last's): a token and its drafted
+    successors, checked in one decode (prompt_lookup.py). ``close()`` frees it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._batch = llama_cpp.llama_batch_init(size, 0, 1)
+        batch = self._batch
+        for i in range(size):      # the same for every use: sequence 0, logits on
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = 1
+
+    def decode(self, ctx, tokens: list[int], start: int) -> int:
+        """``llama_decode`` of ``tokens`` at positions ``start``...; its return code.
+        Afterwards ``llama_get_logits_ith(ctx, i)`` is the logits after ``tokens[i]``."""
+        batch = self._batch
+        token, pos = batch.token, batch.pos
+        for i, value in enumerate(tokens):
+            token[i] = value
+            pos[i] = start + i
+        batch.n_tokens = len(tokens)
+        return llama_cpp.llama_decode(ctx, batch)
+
+    def close(self) -> None:
+        if self._batch is not None:
+            llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
+
+
 def logits_address_function() -> Callable[[object, int], int | None]:
     """``llama_get_logits_ith(ctx, i)`` returning a plain address (no ctypes pointer
     object per call), to bind."""

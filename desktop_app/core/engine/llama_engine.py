@@ -41,7 +41,9 @@ from .grammar import grammar_for
 from .memory_check import check_memory
 from .model_file import OpenedModel, open_model_file, unchangeable
 from .prompt import ChatPromptFormatter, RenderedPrompt, StopMatcher
+from .prompt_lookup import PromptLookup
 from .templates import choose_chat_template
+from .thread_probe import ThreadProbe, default_probe
 from .types import (EngineEvent, GenerationParams, LoadOptions, Message, ModelInfo,
                     ReplyFinished, ReplyStats, TextDelta)
 
@@ -66,18 +68,22 @@ class _StderrToLog:
 class LlamaEngine:
     def __init__(self, *, cpu: hardware.CpuInfo | None = None, keep_loaded: int = 1,
                  memory=hardware.memory_info, gpu=None, devices=None,
-                 others_busy=cpu_topology.other_cpu_use,
+                 others_busy=cpu_topology.other_programs_cpu_use,
+                 thread_probe: "ThreadProbe | None | str" = "default",
                  gate: "ModelGate | None" = None) -> None:
         """``gate`` is the organization's allow-list; every load goes through it.
         ``memory`` and ``gpu`` report free RAM and video memory (default: the offload
         device's, from ``devices``: () -> (backend names, [offload.Device]), llama.cpp's
-        own list by default); ``others_busy`` the CPUs other programs use (tests pass fakes)."""
+        own list by default); ``others_busy`` the CPUs other programs use (tests pass fakes).
+        ``thread_probe`` measures automatic threads at a model's first load and caches them
+        (thread_probe.py; "default": in the user's cache folder; None: never measure)."""
         self._cpu = cpu or hardware.cpu_info()
         self._gate = gate
         self._memory = memory
         self._gpu = gpu
         self._devices = devices
         self._others_busy = others_busy
+        self._thread_probe = default_probe() if thread_probe == "default" else thread_probe
         self._model: LoadedModel | None = None
         self._pool = ModelPool(keep=keep_loaded, memory=memory)
         self._fitter = HistoryFitter()
@@ -230,6 +236,9 @@ class LlamaEngine:
             reason = "; ".join(bridge.take_errors()[-2:]) or str(exc)
             raise EngineError(
                 f"llama.cpp could not load {Path(gguf.path).name}: {reason}") from exc
+        if options.n_threads is None and self._thread_probe is not None:
+            threads = self._measured_threads(llama, gguf, options, busy, threads)
+            n_threads = threads.threads
         try:
             formatter, template_note = self._formatter_for(llama, gguf, options.chat_format)
         except Exception:
@@ -245,6 +254,26 @@ class LlamaEngine:
             load_seconds=round(time.perf_counter() - started, 3),
             offload=plan.status if plan else "", threads_reason=threads.reason)
         return LoadedModel(llama, info, formatter)
+
+    def _measured_threads(self, llama, gguf: GGUFInfo, options: LoadOptions,
+                          busy: float | None,
+                          chosen: hardware.ThreadChoice) -> hardware.ThreadChoice:
+        """The probe's count (cached, or measured now on ``llama``'s empty context) set on
+        ``llama``; ``chosen`` (what it was opened with) if anything goes wrong."""
+        from . import llama_api
+
+        try:
+            measured = self._thread_probe.choose(llama, self._cpu, gguf.path,
+                                                 n_gpu_layers=options.n_gpu_layers,
+                                                 others_busy=busy)
+            llama_api.set_threads(llama, measured.threads)
+            return measured
+        except Exception as exc:  # noqa: BLE001 - a failed probe must not fail the load
+            log.warning("thread measurement failed (%s: %s); %d threads [%s]",
+                        type(exc).__name__, exc, chosen.threads, chosen.reason)
+            llama_api.drop_positions_from(llama.ctx, 0)
+            llama_api.set_threads(llama, chosen.threads)
+            return chosen
 
     @staticmethod
     def _formatter_for(llama, gguf: GGUFInfo,
@@ -350,9 +379,10 @@ class LlamaEngine:
         parts: list[str] = []
         n_out, first_at, reason = 0, None, "stop"
         self._set_abort(llama, cancel)
+        lookup = PromptLookup() if params.prompt_lookup else None
         with Sampler(decoder, params) as sampler:
             confidence = sampler.confidence
-            stream = decoder.stream(tokens[cached:], sampler, cancel)
+            stream = decoder.stream(tokens[cached:], sampler, cancel, lookup=lookup)
             try:
                 for token in stream:
                     if first_at is None:
@@ -398,6 +428,8 @@ class LlamaEngine:
             decode_tokens_per_s=_rate(n_out, first_at, finished),
             total_s=round(finished - started, 4),
             context_used=len(tokens) + n_out, context_size=n_ctx, dropped_messages=fitted.dropped,
+            draft_tokens=lookup.drafted if lookup else 0,
+            draft_accepted=lookup.accepted if lookup else 0,
             **(confidence.fields() if confidence is not None else {}))
         self._last_stats = stats
         yield ReplyFinished(reason=reason, text="".join(parts), stats=stats)

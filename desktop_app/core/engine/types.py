@@ -59,6 +59,9 @@ class GenerationParams(_PlainData):
     # Collect the answer's token log-probabilities (ReplyStats.logprob_*), the local
     # model's own signal of a weak answer (core/escalation); off only to measure its cost.
     token_confidence: bool = True
+    # Draft tokens from the conversation and check them in one batch (prompt_lookup.py):
+    # the same tokens, faster when the answer copies its input. Presets opt in.
+    prompt_lookup: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,10 @@ class ReplyStats(_PlainData):
     logprob_p50: float | None = None
     logprob_mean: float | None = None
     first_token_margin: float | None = None
+    # Prompt-lookup decoding (GenerationParams.prompt_lookup): tokens guessed from the
+    # conversation and checked, and how many of them the model kept.
+    draft_tokens: int = 0
+    draft_accepted: int = 0
 
 
 @dataclass(frozen=True)
