@@ -14,10 +14,10 @@ same text.
 * Not copying (the lookup forced on): a short story and a brainstorm, where
   drafts rarely exist or hold, and the policy should fall back to plain decoding.
 
-Answers are the same text where the context uses flash attention (see
-``prompt_lookup.py``); with the app's default attention llama.cpp rounds a
-token checked in a batch slightly differently, so a near-tie may go the other
-way and the two answers part (the column says so).
+Answers are the same text with flash attention on one thread (see
+``prompt_lookup.py``); with the app's default attention, or 2 threads on a deep
+context, llama.cpp rounds a token checked in a batch slightly differently, so a
+near-tie may go the other way and the two answers part (the column says so).
 
     python benchmarks/bench_prompt_lookup.py [--threads N] [--rounds 3] [--flash-attn]
 """

@@ -110,9 +110,9 @@ def _settled(engine, messages, **params):
 
 @pytest.fixture(scope="module")
 def exact_engine(smollm2_path):
-    """SmolLM2 with flash attention: llama.cpp's CPU flash attention gives a token the
-    same logits whether it is decoded alone or in a batch of up to 33 (measured), which
-    its other attention path does not (tinyBLAS takes batches of 2+, see prompt_lookup.py)."""
+    """SmolLM2 with flash attention on one thread: there llama.cpp gives a token the same
+    logits whether it is decoded alone or in a batch of up to 33 (measured), which its
+    other attention path, or 2 threads on a deep context, do not (see prompt_lookup.py)."""
     from desktop_app.core.engine import LlamaEngine, LoadOptions
 
     engine = LlamaEngine()

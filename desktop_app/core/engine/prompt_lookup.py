@@ -23,10 +23,14 @@ of time, from the acceptance seen so far in this reply and the measured cost of
 a batch. When guesses keep failing it drafts nothing (plain decoding, one token
 per decode), and tries again once the failures have aged out.
 
-Exactness has one condition, measured here: llama.cpp's CPU flash attention
-gives a token the same logits (bit for bit) alone or in a batch of up to 33,
-while its other attention path sends batches of 2+ through tinyBLAS and rounds
-differently (up to 0.43 in a logit), so there a near-tie can go the other way.
+Bit-for-bit sameness depends on llama.cpp's kernels, measured here: with flash
+attention on one thread a token gets the same logits alone or in a batch of up
+to 33 (tested). Without flash attention batches of 2+ go through tinyBLAS and
+round differently (up to 0.43 in a logit); with flash attention on 2 threads,
+a context a few hundred tokens deep splits one token's attention across the
+threads but not a batch's (up to 0.7). There a near-tie can go the other way,
+as it already can when a prompt's last token is evaluated alone (from the
+cache) or inside the prompt's first batch.
 """
 
 from __future__ import annotations
