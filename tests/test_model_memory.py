@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import psutil
 
 from desktop_app.core.engine import LlamaEngine, LoadOptions
@@ -59,25 +61,28 @@ def _mapped_bytes(process: psutil.Process, path) -> int:
     return sum(m.rss for m in process.memory_maps(grouped=True) if m.path == target)
 
 
-def test_unloading_gives_the_memory_back(smollm2_path):
-    """The model's own pages are counted through its file mapping, not the process's whole
-    RSS: other tests' leftovers (a thread still retrying, objects collected meanwhile) can
-    move RSS by more than the model's 98 MB either way (seen in CI: -160 MB while loading)."""
+def test_unloading_gives_the_memory_back(smollm2_path, tmp_path):
+    """The model's own pages are counted through its file's mapping, not the process's
+    whole RSS: other tests' leftovers (a thread still retrying, objects collected meanwhile)
+    moved RSS by more than the model's 98 MB (seen in CI: -160 MB while loading). The file
+    is this test's own copy: the session's shared engine keeps the starter file mapped."""
+    model = tmp_path / "private-copy.gguf"
+    shutil.copyfile(smollm2_path, model)
     process = psutil.Process()
     engine = LlamaEngine(thread_probe=None)
-    engine.load(smollm2_path, LoadOptions(n_ctx=4096))   # libllama's code and one-time
-    engine.unload()                                       # allocations are not the model's
+    engine.load(model, LoadOptions(n_ctx=4096))  # libllama's code and one-time
+    engine.unload()                              # allocations are not the model's
     _settle_memory()   # what earlier tests let go of must not be counted as this one's
     before = process.memory_info().rss
-    engine.load(smollm2_path, LoadOptions(n_ctx=4096))
+    engine.load(model, LoadOptions(n_ctx=4096))
     list(engine.generate([{"role": "user", "content": "Hi"}]))
-    mapped = _mapped_bytes(process, smollm2_path)
+    mapped = _mapped_bytes(process, model)
     engine.unload()
     _settle_memory()
     after = process.memory_info().rss
     # the 98 MB model was mapped in, and after unloading it is not mapped at all
     assert mapped > 80_000_000
-    assert _mapped_bytes(process, smollm2_path) == 0
+    assert _mapped_bytes(process, model) == 0
     # nor is the rest kept: the KV cache (512 cells: it grows with the chat) and buffers
     assert after - before < 0.3 * mapped, (before, after, mapped)
     assert engine.model_info is None and engine.loaded_models() == []
