@@ -27,7 +27,8 @@ Sections, in order (the in-process engine is unloaded before the others run):
      the app at 1 vs 2 threads (``bench_threads``, whole-app runs); the longest GUI stall
      while the real model streams at 2 and 1 threads (``bench_gui_stall``, own process).
 9.   prompt-lookup decoding vs plain on Extract, Summarize, a code edit and two tasks that
-     do not copy (``bench_prompt_lookup``).
+     do not copy (``bench_prompt_lookup``); greedy JSON under its grammar, the top token
+     checked first vs the grammar over every token (``bench_grammar``).
 Then orchestration (issue 15), in its own "## Orchestration" section: routing time per
 step, the remote engine vs the openai client, calibration on a held-out half
 (``bench_orchestration``; alone: ``python -m benchmarks.bench_orchestration``).
@@ -49,7 +50,7 @@ from benchmarks import (bench_api, bench_api_gui, bench_chat_turns,  # noqa: E40
                         bench_cold_start, bench_confidence, bench_engine_process, bench_footprint,
                         bench_gui_stream, bench_reference, llama_bench, report)
 from benchmarks import bench_orchestration  # noqa: E402
-from benchmarks import bench_gui_stall, bench_prompt_lookup, bench_threads  # noqa: E402
+from benchmarks import bench_grammar, bench_gui_stall, bench_prompt_lookup, bench_threads  # noqa: E402,E501
 from benchmarks.bench_decode import (DEFAULT_THREADS, open_bare, open_engine,  # noqa: E402
                                      starter_model_path)
 
@@ -210,6 +211,8 @@ def lookup_section(results: report.Results, args, model: str) -> None:
     rows = bench_prompt_lookup.bench(threads=args.threads, rounds=args.lookup_rounds,
                                      model=model)
     results.add(*bench_prompt_lookup.suite_rows(rows))
+    results.add(bench_grammar.row(bench_grammar.measure(threads=args.threads,
+                                                        rounds=args.lookup_rounds, model=model)))
 
 
 def describe(results: report.Results, args, model: str, binary: Path | None) -> None:

@@ -1,6 +1,9 @@
 """llama.cpp's decode time per token by attention setting and KV-cache size, as a chat grows.
 
-Why Scalpel keeps flash attention off. It also shows a bigger KV cache decoding
+Why Scalpel's flash attention is "auto", on for a model on the CPU: with the
+llama.cpp of llama-cpp-python 0.3.36 it decodes faster while a chat is short and
+about as fast later (older builds were 17-29% slower past 1,000 tokens, which is
+why it was off until 2026-11-30). It also shows a bigger KV cache decoding
 slower at the same depth (3-6% for 4,096 cells against one sized to fit); taking
 turns leaves every context's caches cold, so this understates what a context
 decoding on its own loses (about 12% at 44 tokens: ``bench_reference.py``'s

@@ -15,11 +15,13 @@ same text.
   drafts rarely exist or hold, and the policy should fall back to plain decoding.
 
 Answers are the same text with flash attention on one thread (see
-``prompt_lookup.py``); with the app's default attention, or 2 threads on a deep
+``prompt_lookup.py``); without flash attention, or with 2 threads on a deep
 context, llama.cpp rounds a token checked in a batch slightly differently, so a
 near-tie may go the other way and the two answers part (the column says so).
+The attention is the app's ("auto": on for a model on the CPU) unless told.
 
-    python benchmarks/bench_prompt_lookup.py [--threads N] [--rounds 3] [--flash-attn]
+    python benchmarks/bench_prompt_lookup.py [--threads N] [--rounds 3]
+        [--flash-attn auto|on|off]
 """
 
 from __future__ import annotations
@@ -146,14 +148,16 @@ def suite_rows(rows: list[dict]):
     return out
 
 
-def bench(*, threads: int | None, rounds: int, flash_attn: bool = False,
+def bench(*, threads: int | None, rounds: int, flash_attn: bool | None = None,
           model: str | None = None) -> list[dict]:
+    """``flash_attn`` None: the app's "auto" (on for a model on the CPU)."""
     store = PresetStore(builtin_dir=resource_path("presets"), user_dir=Path("/nonexistent"))
     engine = LlamaEngine()
     info = engine.load(model or find_starter_model().path,
                        LoadOptions(n_ctx=4096, n_threads=threads, flash_attn=flash_attn))
-    print(f"{info.name}, {info.n_threads} thread(s), flash attention "
-          f"{'on' if flash_attn else 'off'}, {rounds} rounds", flush=True)
+    flash = {None: "auto", True: "on", False: "off"}[flash_attn]
+    print(f"{info.name}, {info.n_threads} thread(s), flash attention {flash}, "
+          f"{rounds} rounds", flush=True)
     try:
         rows = []
         for task in tasks():
@@ -169,9 +173,10 @@ def main() -> int:
     parser.add_argument("--model")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--flash-attn", action="store_true")
+    parser.add_argument("--flash-attn", choices=("auto", "on", "off"), default="auto")
     args = parser.parse_args()
-    rows = bench(threads=args.threads, rounds=args.rounds, flash_attn=args.flash_attn,
+    flash = {"auto": None, "on": True, "off": False}[args.flash_attn]
+    rows = bench(threads=args.threads, rounds=args.rounds, flash_attn=flash,
                  model=args.model)
     print(table(rows))
     return 0

@@ -19,10 +19,9 @@ the test (256 cells here), and llama.cpp decodes slower with a bigger cache even
 while it is mostly empty. The engine opens a context of 512 cells and grows it
 with the conversation (``context_cells.py``), up to its 4,096-token setting; a
 third Scalpel side with exactly llama-bench's 256 cells shows what is left of
-that difference. llama-bench's own default (``-fa auto``: flash attention on,
-for CPU) runs too and is reported beside: it decodes faster while the context is
-short and slower once it is long (``bench_attention.py``), which is why the
-engine keeps it off.
+that difference. The engine's flash attention is "auto", on for a model on the
+CPU, like llama-bench's own default (``-fa auto``); were it set off, llama-bench's
+default would run too and be reported beside.
 
 The time to first token is taken as the caller sees it: from calling
 ``generate`` to the first event back (``max_tokens=1``), which includes the
@@ -60,7 +59,9 @@ DECODE_TOKENS = 128
 FILLER = ("Harbour log: the ferry Marigold docked at pier four at dawn with timber, "
           "salt and two crates of lamp oil; the wind was from the north-west. ")
 NO_BENCH = "llama-bench not built (run the suite with --build-llama-bench)"
-FLASH_ATTN = "on" if LoadOptions().flash_attn else "off"  # the engine's, as open_engine loads
+# The engine's, as open_engine loads: None is "auto", on for a model on the CPU
+# (core/offload.flash_attention), as these benchmarks run.
+FLASH_ATTN = {None: "on", True: "on", False: "off"}[LoadOptions().flash_attn]
 UBATCH = LoadOptions().n_ubatch
 # llama-bench sizes its context to its test: tg128 after Scalpel's ~44-token prompt needs
 # 172 cells, which llama.cpp rounds up to 256. The engine opens with 512 and grows.

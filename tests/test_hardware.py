@@ -166,6 +166,10 @@ def test_doctor_lists_backends_devices_offload_and_the_thread_reason(scalpel_hom
     human = scalpel("doctor").stdout
     assert "llama.cpp backends: " in human and "Devices:" in human
     assert f"Offload for smollm2-135m-instruct: {plan['status']}" in human
+    if plan["layers"] == 0:
+        assert plan["flash_attn"] is True
+        assert ("Flash attention for smollm2-135m-instruct: on (automatic: on while the model "
+                "runs on the CPU)") in human
     assert f"threads: {report['cpu']['threads_reason']}" in human or \
         "other programs busy" in human  # measured again, so it may differ a little
 

@@ -31,6 +31,8 @@ from gguf_copies import write_gguf_copy
 MB, GB = 1000 ** 2, 1000 ** 3
 KV_PER_TOKEN = 23_040      # SmolLM2-135M: 30 layers x 3 KV heads x (64 + 64) x 2 bytes
 SCORES_PER_TOKEN = 9_216   # its attention scores per context cell: 9 heads x n_ubatch 256 x 4
+# The loads below turn flash attention off, so that the scores count (the figures above);
+# test_attention_scores_count_only_without_flash_attention covers "auto", which is on for CPU.
 HI = [{"role": "user", "content": "Say hi"}]
 GREEDY = GenerationParams(temperature=0.0, max_tokens=8)
 
@@ -64,10 +66,10 @@ def test_a_load_that_will_not_fit_is_refused_naming_the_numbers(smollm2_path, sm
     memory = FakeMemory(8 * GB)
     engine = LlamaEngine(memory=memory)
     try:
-        before = engine.load(smollm2_path, LoadOptions(n_ctx=2048), name="SmolLM2 135M")
+        before = engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=2048), name="SmolLM2 135M")
         memory.free = 500 * MB
         with pytest.raises(InsufficientMemoryError) as caught:
-            engine.load(smollm2_copy, LoadOptions(n_ctx=32768))  # capped at 8,192 trained
+            engine.load(smollm2_copy, LoadOptions(flash_attn=False, n_ctx=32768))  # capped at 8,192 trained
         error = caught.value
         needed = needed_at(smollm2_copy, 8192)
         assert (error.needed_bytes, error.available_bytes) == (needed, 500 * MB)
@@ -86,7 +88,7 @@ def test_a_load_that_will_not_fit_is_refused_naming_the_numbers(smollm2_path, sm
 def test_with_enough_free_memory_the_same_load_goes_ahead(smollm2_copy):
     engine = LlamaEngine(memory=FakeMemory(needed_at(smollm2_copy, 8192)))  # exactly enough
     try:
-        info = engine.load(smollm2_copy, LoadOptions(n_ctx=8192))
+        info = engine.load(smollm2_copy, LoadOptions(flash_attn=False, n_ctx=8192))
         assert info.context_size == 8192 and answers(engine)
     finally:
         engine.unload()
@@ -95,7 +97,7 @@ def test_with_enough_free_memory_the_same_load_goes_ahead(smollm2_copy):
 def test_unknown_free_memory_never_refuses(smollm2_path):
     engine = LlamaEngine(memory=lambda: MemoryInfo(None, None))
     try:
-        assert engine.load(smollm2_path, LoadOptions(n_ctx=1024)).context_size == 1024
+        assert engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=1024)).context_size == 1024
     finally:
         engine.unload()
 
@@ -107,12 +109,12 @@ def test_the_suggested_context_passes_the_check_and_loads(smollm2_path):
     engine = LlamaEngine(memory=memory)
     try:
         with pytest.raises(InsufficientMemoryError) as caught:
-            engine.load(smollm2_path, LoadOptions(n_ctx=8192))
+            engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=8192))
         suggested = caught.value.suggested_n_ctx
         assert suggested == 2048 and "Set the context to 2,048 tokens or less" in str(caught.value)
         with pytest.raises(InsufficientMemoryError, match="Set the context to 2,048"):
-            engine.load(smollm2_path, LoadOptions(n_ctx=suggested * 2))
-        info = engine.load(smollm2_path, LoadOptions(n_ctx=suggested))
+            engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=suggested * 2))
+        info = engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=suggested))
         assert info.context_size == suggested and answers(engine)
     finally:
         engine.unload()
@@ -121,7 +123,7 @@ def test_the_suggested_context_passes_the_check_and_loads(smollm2_path):
 def test_when_not_even_512_tokens_fit_only_a_smaller_model_is_suggested(smollm2_path):
     engine = LlamaEngine(memory=FakeMemory(needed_at(smollm2_path, 512) - 1))
     with pytest.raises(InsufficientMemoryError) as caught:
-        engine.load(smollm2_path, LoadOptions(n_ctx=4096), name="SmolLM2 135M")
+        engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=4096), name="SmolLM2 135M")
     assert caught.value.suggested_n_ctx is None
     assert str(caught.value).endswith(
         "is free. Choose a smaller model, or close other programs and try again.")
@@ -130,7 +132,7 @@ def test_when_not_even_512_tokens_fit_only_a_smaller_model_is_suggested(smollm2_
 
 def test_the_error_crosses_the_engine_process_boundary_intact(smollm2_path):
     with pytest.raises(InsufficientMemoryError) as caught:
-        LlamaEngine(memory=FakeMemory(450 * MB)).load(smollm2_path, LoadOptions(n_ctx=8192))
+        LlamaEngine(memory=FakeMemory(450 * MB)).load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=8192))
     rebuilt = error_from_dict(error_to_dict(caught.value))
     assert isinstance(rebuilt, InsufficientMemoryError) and str(rebuilt) == str(caught.value)
     assert (rebuilt.needed_bytes, rebuilt.available_bytes, rebuilt.suggested_n_ctx) == \
@@ -143,13 +145,13 @@ def test_idle_kept_models_are_closed_before_refusing(smollm2_path, smollm2_copy)
     memory = FakeMemory(8 * GB)
     engine = LlamaEngine(keep_loaded=3, memory=memory)
     try:
-        engine.load(smollm2_copy, LoadOptions(n_ctx=512))
-        engine.load(smollm2_path, LoadOptions(n_ctx=512))
-        active = engine.load(smollm2_path, LoadOptions(n_ctx=1024))
+        engine.load(smollm2_copy, LoadOptions(flash_attn=False, n_ctx=512))
+        engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=512))
+        active = engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=1024))
         assert len(engine.loaded_models()) == 3
         memory.free = 300 * MB  # closing models does not help: the figure stays short
         with pytest.raises(InsufficientMemoryError):
-            engine.load(smollm2_path, LoadOptions(n_ctx=2048))
+            engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=2048))
         assert engine.loaded_models() == [active] and engine.model_info is active
         assert answers(engine)
     finally:
@@ -160,13 +162,13 @@ def test_closing_the_oldest_idle_model_can_make_enough_room(smollm2_path, smollm
     memory = FakeMemory(8 * GB)
     engine = memory.engine = LlamaEngine(keep_loaded=3, memory=memory)
     try:
-        engine.load(smollm2_copy, LoadOptions(n_ctx=512))
-        engine.load(smollm2_path, LoadOptions(n_ctx=512))
-        engine.load(smollm2_path, LoadOptions(n_ctx=1024))
+        engine.load(smollm2_copy, LoadOptions(flash_attn=False, n_ctx=512))
+        engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=512))
+        engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=1024))
         # Each model held open takes 200 MB of the free memory: 400 MB is left of 1 GB.
         memory.free, memory.per_model = 1000 * MB, 200 * MB
         caplog.set_level("INFO", logger="desktop_app.core.engine.llama_engine")
-        info = engine.load(smollm2_path, LoadOptions(n_ctx=2048))  # needs 460 MB
+        info = engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=2048))  # needs 460 MB
         assert info.context_size == 2048 and engine.model_info is info
         made_room = [r.getMessage() for r in caplog.records if "to make room" in r.getMessage()]
         assert len(made_room) == 1 and made_room[0].startswith("unloaded SmolLM2 no template")
@@ -226,9 +228,12 @@ def test_attention_scores_count_only_without_flash_attention(smollm2_path):
     engine = LlamaEngine(memory=lambda: memory)
     try:
         with pytest.raises(InsufficientMemoryError):
-            engine.load(smollm2_path, LoadOptions(n_ctx=8192))
+            engine.load(smollm2_path, LoadOptions(n_ctx=8192, flash_attn=False))
         assert engine.load(smollm2_path, LoadOptions(n_ctx=8192, flash_attn=True)
                            ).context_size == 8192
+        engine.unload()
+        # "auto" on a CPU-only load is flash attention on: no scores to hold.
+        assert engine.load(smollm2_path, LoadOptions(n_ctx=8192)).context_size == 8192
     finally:
         engine.unload()
 
@@ -247,20 +252,20 @@ def test_the_engine_checks_the_injected_gpu_only_when_layers_are_offloaded(smoll
 
     engine = LlamaEngine(memory=FakeMemory(8 * GB), gpu=no_gpu_asked)
     try:
-        engine.load(smollm2_path, LoadOptions(n_ctx=512, n_gpu_layers=0))
+        engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=512, n_gpu_layers=0))
     finally:
         engine.unload()
     tiny_gpu = LlamaEngine(memory=FakeMemory(8 * GB),
                            gpu=lambda: GpuMemory("Fake GPU", 8 * GB, 10 * MB))
     with pytest.raises(InsufficientMemoryError, match="of video memory .* only 10 MB is free"):
-        tiny_gpu.load(smollm2_path, LoadOptions(n_ctx=512, n_gpu_layers=-1))
+        tiny_gpu.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=512, n_gpu_layers=-1))
 
 
 @pytest.mark.skipif(gpu_offload_supported(), reason="this llama.cpp build can offload")
 def test_without_offload_support_offloaded_layers_count_against_ram(smollm2_path):
     engine = LlamaEngine(memory=FakeMemory(400 * MB))  # the real hardware.gpu_memory
     with pytest.raises(InsufficientMemoryError) as caught:
-        engine.load(smollm2_path, LoadOptions(n_ctx=8192, n_gpu_layers=-1))
+        engine.load(smollm2_path, LoadOptions(flash_attn=False, n_ctx=8192, n_gpu_layers=-1))
     assert not caught.value.video and caught.value.needed_bytes == needed_at(smollm2_path, 8192)
 
 
@@ -290,7 +295,7 @@ def test_the_cli_prints_the_message_in_one_line_and_exits_1(huge_kv_model):
     err = result.stderr.decode("utf-8", "replace")
     assert result.returncode == 1, err
     assert err.count("\n") == 1, err
-    assert err.startswith("scalpel: huge-kv needs about 82.6 GB of memory")
+    assert err.startswith("scalpel: huge-kv needs about 72.9 GB of memory")  # no scores: flash attention
     assert "context cache for 1,048,576 tokens" in err and "Set the context to " in err
     assert "Traceback" not in err and result.stdout == b""
 
@@ -309,7 +314,7 @@ def test_the_window_shows_the_message_and_keeps_its_model(qtbot, open_window, se
         window.open_model_file(str(huge_kv_model))
     message = window.errors.message()
     assert window.errors.isVisible()
-    assert message.startswith("huge-kv needs about 82.6 GB of memory")
+    assert message.startswith("huge-kv needs about 72.9 GB of memory")
     assert "Set the context to " in message and "Traceback" not in message
     assert window.chat.model.path == str(services.registry.resolve(STARTER_ID).path)
     assert send(qtbot, window, "Say hi").text.strip()

@@ -10,7 +10,7 @@ from desktop_app.core.engine.types import LoadOptions
 from desktop_app.core.gguf_inspect import inspect_gguf
 from desktop_app.core.hardware import MemoryInfo
 from desktop_app.core.offload import (GB, MB, Device, ModelShape, OffloadPlan, best_gpu,
-                                      model_shape, plan_offload, short_name)
+                                      flash_attention, model_shape, plan_offload, short_name)
 
 CPU = Device("CPU", "AMD EPYC", "CPU", "cpu", 16 * GB, 16 * GB)
 LAVAPIPE = Device("Vulkan0", "llvmpipe (LLVM 15.0.6, 256 bits)", "Vulkan", "gpu", 23 * GB, 23 * GB)
@@ -128,6 +128,36 @@ def test_the_engine_loads_with_auto_offload_on_a_cpu_only_list(smollm2_path):
     assert asked and info.n_gpu_layers == 0
     assert info.offload == "CPU: this build has no GPU backend"
     assert info.threads_reason and info.n_threads >= 1
+
+
+def test_flash_attention_is_on_for_the_cpu_and_off_once_layers_go_to_a_gpu():
+    on_cpu = plan_offload(SHAPE, [CPU], requested=None, backends=("CPU",))
+    all_on_gpu = plan_offload(SHAPE, [CPU, gpu(8 * GB)], requested=None)
+    none_fit = plan_offload(SHAPE, [CPU, gpu(300 * MB, total=2 * GB)], requested=None)
+    turned_off = plan_offload(SHAPE, [CPU, gpu(8 * GB)], requested=0)
+    assert flash_attention(None, on_cpu) == (True, "automatic: on while the model runs on "
+                                                   "the CPU")
+    assert flash_attention(None, none_fit)[0] and flash_attention(None, turned_off)[0]
+    assert flash_attention(None, all_on_gpu) == (False, "automatic: off while layers run on "
+                                                        "a GPU")
+    assert flash_attention(True, all_on_gpu) == (True, "set in settings")
+    assert flash_attention(False, on_cpu) == (False, "set in settings")
+
+
+def test_the_engine_opens_llama_cpp_with_the_flash_attention_it_chose(smollm2_path):
+    import llama_cpp
+
+    engine = LlamaEngine(memory=lambda: MemoryInfo(None, 8 * GB),
+                         devices=lambda: (("CPU",), [CPU]), others_busy=lambda: 0.0)
+    try:
+        engine.load(smollm2_path, LoadOptions(n_ctx=512, n_threads=1))
+        auto = engine._model.llama.context_params.flash_attn_type
+        engine.load(smollm2_path, LoadOptions(n_ctx=512, n_threads=1, flash_attn=False))
+        off = engine._model.llama.context_params.flash_attn_type
+    finally:
+        engine.unload()
+    assert auto == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    assert off == llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
 
 
 def test_the_memory_precheck_counts_the_chosen_devices_memory(smollm2_path):

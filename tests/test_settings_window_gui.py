@@ -177,6 +177,22 @@ def test_advanced_opens_the_folders_and_models_explain_automatic(dialog, service
     assert "this llama.cpp build has no GPU backend" in window.models.gpu.note.text()
 
 
+def test_flash_attention_is_automatic_until_the_person_turns_it_off(dialog, services):
+    window = dialog()
+    combo = window.models.flash.combo
+    assert combo.currentText() == "Automatic" and services.load_options().flash_attn is None
+    assert "on while a model runs on the CPU" in window.models.flash.note.text()
+    combo.setCurrentIndex(combo.findData(False))
+    assert window.save() == {"flash_attn"}
+    assert "Applies when a model is next loaded: flash attention." in window.status.text()
+    assert json.loads(services.paths.settings_file.read_text())["flash_attn"] is False
+    assert services.load_options().flash_attn is False
+    combo.setCurrentIndex(combo.findData(None))
+    window.save()
+    assert json.loads(services.paths.settings_file.read_text())["flash_attn"] is None
+    assert services.load_options().flash_attn is None
+
+
 def test_the_window_has_file_settings_with_ctrl_comma(qtbot, open_window, monkeypatch):
     window = open_window()
     action = window.settings_menu.action

@@ -61,11 +61,13 @@ def _offload(services: Services, found: dict[str, object]) -> dict[str, object] 
         block_count=gguf.block_count, parameter_count=gguf.parameter_count,
         file_size=gguf.file_size, metadata=gguf.metadata, architecture=gguf.architecture,
         kv_bytes_per_token=kv_bytes_per_token_from_gguf(gguf), n_ctx=n_ctx,
-        step_tokens=options.n_ubatch)
+        step_tokens=0 if options.flash_attn else options.n_ubatch)
     devices = [offload.Device.from_dict(d) for d in found["devices"]]
     plan = offload.plan_offload(shape, devices, requested=options.n_gpu_layers,
                                 backends=tuple(found["backends"]))
-    return {"model": ref.id, "n_ctx": n_ctx, **plan.to_dict()}
+    flash, why = offload.flash_attention(options.flash_attn, plan)
+    return {"model": ref.id, "n_ctx": n_ctx, **plan.to_dict(),
+            "flash_attn": flash, "flash_attn_reason": why}
 
 
 def _gpu() -> dict[str, object] | None:
@@ -208,6 +210,9 @@ def _format_devices(found: dict, plan: dict | None) -> list[str]:
         lines.append("  none")
     if plan is not None:
         lines.append(f"Offload for {plan['model']}: " + plan.get("status", plan.get("error", "")))
+        if "flash_attn" in plan:
+            lines.append(f"Flash attention for {plan['model']}: "
+                         f"{'on' if plan['flash_attn'] else 'off'} ({plan['flash_attn_reason']})")
     return lines
 
 

@@ -141,6 +141,18 @@ def plan_offload(shape: ModelShape, devices: list[Device], *, requested: int | N
     return _with(base, layers=int(fit), reason=free)
 
 
+def flash_attention(requested: bool | None, plan: OffloadPlan) -> tuple[bool, str]:
+    """Whether a load uses llama.cpp's flash attention, and why (engine/types.py's
+    LoadOptions.flash_attn has the measurements). ``requested``: the settings' value,
+    None for "auto": on while every layer runs on the CPU, off once layers go to a GPU,
+    where a device without the kernel would send attention back to the CPU."""
+    if requested is not None:
+        return requested, "set in settings"
+    if plan.device is not None and plan.offloaded > 0:
+        return False, "automatic: off while layers run on a GPU"
+    return True, "automatic: on while the model runs on the CPU"
+
+
 def _with(plan: OffloadPlan, **changes: Any) -> OffloadPlan:
     from dataclasses import replace
 

@@ -237,6 +237,7 @@ class Services:
             n_ctx = preset.context_size
         return LoadOptions(n_ctx=n_ctx, n_threads=self.settings.n_threads,
                            n_gpu_layers=self.settings.n_gpu_layers,
+                           flash_attn=self.settings.flash_attn,
                            chat_format=entry.chat_format if entry else None)
 
     def model_allowed(self, ref: ModelRef) -> bool | None:

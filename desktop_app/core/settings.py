@@ -36,6 +36,7 @@ class Settings:
     n_threads: int | None = None        # None: chosen by hardware.choose_threads
     n_ctx: int = 4096                   # capped by the model's trained context
     n_gpu_layers: int | None = None     # None: auto (what fits the GPU); 0: CPU only; -1: all
+    flash_attn: bool | None = None      # None: auto (on when the model runs on the CPU)
     max_tokens: int = 1024
     temperature: float = 0.7
     keep_models_loaded: int = 1         # models kept open for instant switching (RAM allowing)
@@ -129,6 +130,9 @@ RULES: dict[str, Rule] = {
     "n_gpu_layers": Rule(int, -1, 100_000, optional=True,
                          meaning="a number of GPU layers (0 for none, -1 for all), "
                                  "or null for automatic"),
+    "flash_attn": Rule(bool, optional=True,
+                       meaning="true, false, or null for automatic (on when the model runs "
+                               "on the CPU)"),
     "max_tokens": Rule(int, 1, 1_048_576),
     "temperature": Rule(float, 0.0, 5.0),
     "keep_models_loaded": Rule(int, 1, 8),

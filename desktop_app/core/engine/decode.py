@@ -197,9 +197,34 @@ class Sampler:
             self.close()
             raise
         chain, sample = self.chain.pointer, self.chain.sample_function()
+        if _greedy_under_grammar(params):
+            pick = self._grammar_first(decoder, sample)
+            self.sample = self._observed(lambda: pick(-1))
+            self.sample_at = self._observed_at(pick)
+            return
         # decoder.ctx looked up per token: the context may be replaced by a bigger one
         self.sample = self._observed(lambda: sample(chain, decoder.ctx, -1))
         self.sample_at = self._observed_at(lambda i: sample(chain, decoder.ctx, i))
+
+    def _grammar_first(self, decoder: Decoder, sample):
+        """Greedy under a grammar, the vocabulary paid for only when needed: the highest
+        logit is also the highest the grammar allows whenever the grammar allows it, so
+        that token is checked alone first (one candidate, not 49k) and the chain (grammar
+        over every token, then greedy) runs only when it is refused. The same tokens."""
+        from .llama_api import TokenCheck
+
+        chain = self.chain.pointer
+        grammar, check = self.chain.stage(0), TokenCheck()
+        accept = self.chain.accept_function()
+
+        def pick(index: int) -> int:
+            token = int(decoder.logits(index).argmax())
+            if check.allows(grammar, token):
+                accept(chain, token)
+                return token
+            return sample(chain, decoder.ctx, index)
+
+        return pick
 
     def _observed(self, sample):
         return observing(sample, self.confidence) if self.confidence is not None else sample
@@ -236,6 +261,12 @@ def _penalised(params: GenerationParams) -> bool:
 def _plain_greedy(params: GenerationParams) -> bool:
     """Greedy with nothing that needs the chain's state (grammar, penalty history)."""
     return params.temperature <= 0 and not params.grammar and not _penalised(params)
+
+
+def _greedy_under_grammar(params: GenerationParams) -> bool:
+    """Greedy with a grammar and nothing else that changes the logits: the chain is then
+    [grammar, greedy] (``_add_stages``), which ``Sampler._grammar_first`` shortcuts."""
+    return params.temperature <= 0 and bool(params.grammar) and not _penalised(params)
 
 
 def _add_stages(chain, vocab, params: GenerationParams) -> None:

@@ -346,6 +346,15 @@ class SamplerChain:
         """The random pick (``seed`` 0xFFFFFFFF: a fresh random seed)."""
         self._add(llama_cpp.llama_sampler_init_dist(seed))
 
+    def stage(self, index: int):
+        """The chain's ``index``-th stage (owned by the chain)."""
+        return llama_cpp.llama_sampler_chain_get(self.pointer, index)
+
+    def accept_function(self) -> Callable:
+        """``llama_sampler_accept(chain, token)``: every stage takes ``token`` as chosen
+        (a grammar advances), to bind with ``self.pointer``."""
+        return llama_cpp.llama_sampler_accept
+
     def _add(self, stage) -> None:
         llama_cpp.llama_sampler_chain_add(self.pointer, stage)
 
@@ -353,6 +362,26 @@ class SamplerChain:
         if self.pointer:
             llama_cpp.llama_sampler_free(self.pointer)
             self.pointer = None
+
+
+class TokenCheck:
+    """Whether one sampler stage (a grammar) lets a token through: the stage applied to a
+    one-token candidate list, as llama.cpp's own common sampler does before it pays for
+    the whole vocabulary. The list is built once and reused."""
+
+    def __init__(self) -> None:
+        self._data = llama_cpp.llama_token_data(0, 0.0, 0.0)
+        self._array = llama_cpp.llama_token_data_array(
+            data=ctypes.pointer(self._data), size=1, selected=-1, sorted=False)
+        self._array_ref = ctypes.byref(self._array)
+        self._apply = llama_cpp.llama_sampler_apply
+
+    def allows(self, stage, token: int) -> bool:
+        data, array = self._data, self._array
+        data.id, data.logit, data.p = token, 0.0, 0.0
+        array.size, array.selected = 1, -1
+        self._apply(stage, self._array_ref)
+        return data.logit != float("-inf")
 
 
 # -- grammars -----------------------------------------------------------------------

@@ -146,6 +146,9 @@ class LlamaEngine:
                 plan = self._plan_offload(gguf, options)
                 if options.n_gpu_layers is None:  # "auto": the plan's number
                     options = replace(options, n_gpu_layers=plan.layers)
+                if options.flash_attn is None:  # "auto": see LoadOptions.flash_attn
+                    options = replace(options,
+                                      flash_attn=offload.flash_attention(None, plan)[0])
                 self._make_room(gguf, options, name, plan)
                 if self._gate is not None and self._gate.restricts:
                     opened = _unchangeable(opened)
@@ -159,9 +162,11 @@ class LlamaEngine:
                 self._pool.trim()
         finally:
             opened.close()
-        log.info("loaded %s (%s, ctx %d, %d threads [%s], %s, template: %s)", new.info.name,
-                 new.info.quantization, new.info.context_size, new.info.n_threads,
-                 new.info.threads_reason, new.info.offload, new.info.chat_template)
+        log.info("loaded %s (%s, ctx %d, %d threads [%s], %s, flash attention %s, "
+                 "template: %s)", new.info.name, new.info.quantization,
+                 new.info.context_size, new.info.n_threads, new.info.threads_reason,
+                 new.info.offload, "on" if options.flash_attn else "off",
+                 new.info.chat_template)
         return new.info
 
     def _plan_offload(self, gguf: GGUFInfo, options: LoadOptions) -> offload.OffloadPlan:
@@ -230,8 +235,7 @@ class LlamaEngine:
                     n_batch=min(options.n_batch, first),
                     n_ubatch=_step_tokens(options, first),
                     n_gpu_layers=options.n_gpu_layers,
-                    # Off by default, unlike llama.cpp's "auto" (on for CPU): see LoadOptions.
-                    flash_attn=options.flash_attn)
+                    flash_attn=bool(options.flash_attn))
         except (ValueError, RuntimeError, OSError) as exc:
             reason = "; ".join(bridge.take_errors()[-2:]) or str(exc)
             raise EngineError(

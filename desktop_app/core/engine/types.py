@@ -36,11 +36,14 @@ class LoadOptions(_PlainData):
     # 57 MB at 256); llama-bench measured no prompt-speed difference between 256 and 512.
     n_ubatch: int = 256
     chat_format: str | None = None  # a templates.FORMATS name that overrides the file's
-    # llama.cpp's flash attention (its own tools default to on for CPU). Off: on CPU it
-    # decodes faster only while the context is short (SmolLM2, 2 threads, per token:
-    # +10% at 44 tokens, -8% at 300, -17% at 1,000, -29% at 2,500;
-    # benchmarks/bench_attention.py). It also changes greedy output a little.
-    flash_attn: bool = False
+    # llama.cpp's flash attention. None: "auto", on when every layer runs on the CPU and
+    # off when layers go to a GPU (there a device without the kernel would run attention
+    # on the CPU). On the CPU it decodes faster while a chat is short and about as fast
+    # later (SmolLM2, 2 threads, per token: +11% at 44 tokens, even at 300, -3..+1% at
+    # 700-1,500; prompts +3..7%; benchmarks/bench_attention.py, results.md), needs no
+    # attention-score buffer (57 MB at 4,096 cells), and gives a token the same logits
+    # alone or in a prompt-lookup batch on one thread (prompt_lookup.py).
+    flash_attn: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from .privacy_page import PrivacyPage
 
 LABELS = {"theme": "theme", "keep_models_loaded": "models kept loaded",
           "n_ctx": "context size", "n_gpu_layers": "GPU offload", "n_threads": "CPU threads",
+          "flash_attn": "flash attention",
           "hub_endpoint": "mirror", "hub_token": "Hub token", "escalation": "escalation",
           "proxy": "proxy", "ca_bundle": "CA bundle", "downloads_enabled": "downloads"}
 
