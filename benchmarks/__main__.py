@@ -24,7 +24,8 @@ Sections, in order (the in-process engine is unloaded before the others run):
 5,7. idle CPU after a reply, RSS beyond the mmapped model (``bench_footprint``);
 6.   start to a shown window (``bench_cold_start``).
 8.   threads (issue 18): the app's default decode vs llama-bench at its best thread count,
-     the app at 1 vs 2 threads (``bench_threads``, whole-app runs); the longest GUI stall
+     the app at 1 vs 2 threads (``bench_threads``, whole-app runs); decoding beside a
+     program busy on one core, threads that follow it vs fixed (``bench_busy``); the longest GUI stall
      while the real model streams at 2 and 1 threads (``bench_gui_stall``, own process).
 9.   prompt-lookup decoding vs plain on Extract, Summarize, a code edit and two tasks that
      do not copy (``bench_prompt_lookup``); greedy JSON under its grammar, the top token
@@ -50,7 +51,8 @@ from benchmarks import (bench_api, bench_api_gui, bench_chat_turns,  # noqa: E40
                         bench_cold_start, bench_confidence, bench_engine_process, bench_footprint,
                         bench_gui_stream, bench_reference, llama_bench, report)
 from benchmarks import bench_orchestration  # noqa: E402
-from benchmarks import bench_grammar, bench_gui_stall, bench_prompt_lookup, bench_threads  # noqa: E402,E501
+from benchmarks import (bench_busy, bench_grammar, bench_gui_stall,  # noqa: E402
+                        bench_prompt_lookup, bench_threads)
 from benchmarks.bench_decode import (DEFAULT_THREADS, open_bare, open_engine,  # noqa: E402
                                      starter_model_path)
 
@@ -197,6 +199,8 @@ def threads_section(results: report.Results, args, binary: Path | None) -> None:
     results.add(*bench_threads.rows(figures, binary))
     results.note(f"threads: the default's choice per round: {figures['default_choice']}; "
                  f"medians {figures['median_tok_s']}")
+    busy = bench_busy.measure(args.thread_rounds, 160)
+    results.add(*bench_busy.rows(busy))
 
 
 def stall_section(results: report.Results, args) -> None:

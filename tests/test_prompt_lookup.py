@@ -211,4 +211,9 @@ def test_the_status_line_says_how_many_guessed_tokens_were_kept(qtbot):
     line.show_reply(ReplyStats(decode_tokens_per_s=61.0, draft_tokens=48, draft_accepted=35))
     assert "35 of 48 tokens guessed" in line.speed.toolTip()
     line.show_reply(ReplyStats(decode_tokens_per_s=55.0))
-    assert line.speed.toolTip() == ""
+    assert line.speed.toolTip() == "" and line.speed.text() == "55.0 tok/s"
+    line.show_reply(ReplyStats(decode_tokens_per_s=68.0, n_threads=1,
+                               threads_note="other programs busy on 1.0 CPUs"))
+    assert line.speed.text() == "68.0 tok/s · 1 thread"
+    assert line.speed.toolTip() == ("Decoded on 1 thread: other programs busy on 1.0 CPUs. "
+                                    "More are used again when they are quiet.")

@@ -86,11 +86,17 @@ class StatusLine:
             self.speed.setText("")
 
     def show_reply(self, stats: ReplyStats) -> None:
-        self.speed.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
-        self.speed.setToolTip(
-            f"{stats.draft_accepted} of {stats.draft_tokens} tokens guessed from the "
-            "conversation were kept (this task decodes with prompt lookup)"
-            if stats.draft_tokens else "")
+        speed, tips = f"{stats.decode_tokens_per_s:.1f} tok/s", []
+        if stats.threads_note:  # the engine gave cores up to other programs meanwhile
+            n = stats.n_threads
+            speed += f" · {n} thread{'s' if n != 1 else ''}"
+            tips.append(f"Decoded on {n} thread{'s' if n != 1 else ''}: "
+                        f"{stats.threads_note}. More are used again when they are quiet.")
+        if stats.draft_tokens:
+            tips.append(f"{stats.draft_accepted} of {stats.draft_tokens} tokens guessed from "
+                        "the conversation were kept (this task decodes with prompt lookup)")
+        self.speed.setText(speed)
+        self.speed.setToolTip("\n".join(tips))
         self.ttft.setText(f"first token {stats.time_to_first_token_s:.2f} s")
         self.context.setMaximum(max(1, stats.context_size))
         self.context.setValue(min(stats.context_used, stats.context_size))

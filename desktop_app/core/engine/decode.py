@@ -32,6 +32,7 @@ from .types import GenerationParams
 
 if TYPE_CHECKING:
     from .prompt_lookup import PromptLookup
+    from .thread_watch import ThreadWatch
 
 RANDOM_SEED = 0xFFFFFFFF      # llama.cpp's LLAMA_DEFAULT_SEED: a fresh random seed
 PENALTY_LAST_N = 64           # tokens the repeat penalty looks back over
@@ -57,6 +58,7 @@ class Decoder:
         self._logits_at = llama_api.logits_address_function()
         self._logits_address: int | None = None
         self._logits = None  # numpy view of the last token's logits, at _logits_address
+        self.watch: "ThreadWatch | None" = None  # automatic threads (thread_watch.py)
 
     # -- the KV cache -------------------------------------------------------
     def reserve(self, needed: int) -> None:
@@ -151,6 +153,7 @@ class Decoder:
         decode = self._api.decode_function()
         one, batch, ctx = self._one, self._one_batch, self.ctx
         cells, kv = self.cells, self.kv_tokens
+        watched = self.watch.after_token if self.watch is not None else None
         while not cancel.is_set():
             token = sample()
             yield token
@@ -163,6 +166,8 @@ class Decoder:
                 self.decode_failed(code, cancel)
                 return
             self.kv_tokens.append(token)
+            if watched is not None:
+                watched()
 
     def decode_failed(self, code: int, cancel: threading.Event) -> None:
         """After a failed decode: forget its half-written batch; raise unless cancelled."""

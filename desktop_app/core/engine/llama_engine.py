@@ -36,6 +36,7 @@ from .llama_log import install_log_bridge
 from .history_fit import HistoryFitter
 from .loaded_model import LoadedModel, ModelPool, file_identity
 from .context_cells import FIRST_CELLS
+from .thread_watch import ThreadWatch
 from .contract import Generation, cancelled_before_start
 from .grammar import grammar_for
 from .memory_check import check_memory
@@ -257,7 +258,27 @@ class LlamaEngine:
             n_gpu_layers=options.n_gpu_layers, chat_template=template_note,
             load_seconds=round(time.perf_counter() - started, 3),
             offload=plan.status if plan else "", threads_reason=threads.reason)
-        return LoadedModel(llama, info, formatter)
+        loaded = LoadedModel(llama, info, formatter)
+        if options.n_threads is None:  # automatic: they follow other programs' use
+            loaded.decoder.watch = ThreadWatch(
+                self._quiet_threads(gguf, options), n_threads,
+                lambda n: llama_api.set_threads(llama, n))
+        return loaded
+
+    def _quiet_threads(self, gguf: GGUFInfo, options: LoadOptions) -> int:
+        """Automatic threads on a quiet machine: the topology's count, or fewer where the
+        measurement cached for this model found fewer as fast (thread_probe.py)."""
+        quiet = hardware.thread_choice(self._cpu).threads
+        if self._thread_probe is not None:
+            try:
+                measured = self._thread_probe.cached(self._cpu, gguf.path,
+                                                     options.n_gpu_layers)
+            except Exception as exc:  # noqa: BLE001 - a bad cache must not fail the load
+                log.warning("thread measurement not read: %s", exc)
+                measured = None
+            if measured is not None:
+                quiet = min(quiet, measured.best)
+        return quiet
 
     def _measured_threads(self, llama, gguf: GGUFInfo, options: LoadOptions,
                           busy: float | None,
@@ -384,6 +405,8 @@ class LlamaEngine:
         n_out, first_at, reason = 0, None, "stop"
         self._set_abort(llama, cancel)
         lookup = PromptLookup() if params.prompt_lookup else None
+        if decoder.watch is not None:
+            decoder.watch.start()
         with Sampler(decoder, params) as sampler:
             confidence = sampler.confidence
             stream = decoder.stream(tokens[cached:], sampler, cancel, lookup=lookup)
@@ -434,6 +457,8 @@ class LlamaEngine:
             context_used=len(tokens) + n_out, context_size=n_ctx, dropped_messages=fitted.dropped,
             draft_tokens=lookup.drafted if lookup else 0,
             draft_accepted=lookup.accepted if lookup else 0,
+            n_threads=decoder.watch.current if decoder.watch else model.info.n_threads,
+            threads_note=decoder.watch.note() if decoder.watch else "",
             **(confidence.fields() if confidence is not None else {}))
         self._last_stats = stats
         yield ReplyFinished(reason=reason, text="".join(parts), stats=stats)

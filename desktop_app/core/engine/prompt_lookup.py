@@ -201,6 +201,8 @@ class PromptLookup:
                 kv.append(token)
                 kv.extend(draft)
                 committed += 1
+                if decoder.watch is not None:
+                    decoder.watch.after_token()
                 kept = 0
                 for i, guess in enumerate(draft):
                     token = sample_at(i)

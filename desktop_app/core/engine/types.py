@@ -118,6 +118,10 @@ class ReplyStats(_PlainData):
     # conversation and checked, and how many of them the model kept.
     draft_tokens: int = 0
     draft_accepted: int = 0
+    # Decode threads when the reply ended: fewer than the load's while other programs
+    # took cores (engine/thread_watch.py); 0 where the engine does not say.
+    n_threads: int = 0
+    threads_note: str = ""   # why n_threads is below the quiet machine's count, if it is
 
 
 @dataclass(frozen=True)
