@@ -81,6 +81,37 @@ def test_the_pause_between_replies_sets_the_next_replys_threads_at_once():
     assert set_to == [1, 2, 1]
 
 
+def test_a_reply_starts_with_the_last_second_or_two_not_the_whole_pause():
+    """A program busy for most of a long pause, then gone: the idle sampler's recent
+    meter says quiet, so the prompt gets both threads back (the whole pause would not)."""
+    w, machine, set_to = watch()
+    machine.others = 1.0
+    tokens(w, machine, 0.6)
+    assert set_to == [1]
+    for second in range(30):                # 30 s of pause, one sampler step a second
+        machine.others = 1.0 if second < 25 else 0.0
+        machine.now += 1.0
+        w.idle_tick()
+    machine.now += 0.4
+    w.start()
+    assert set_to == [1, 2]
+    for _ in range(3):                      # and a program started in the last seconds
+        machine.others = 1.0
+        machine.now += 1.0
+        w.idle_tick()
+    w.start()
+    assert set_to == [1, 2, 1]
+
+
+def test_the_idle_sampler_thread_runs_until_closed():
+    w, machine, _ = watch()
+    w.run_idle_sampler()
+    assert w._sampler.is_alive() and w._sampler.daemon
+    w.close()
+    w._sampler.join(timeout=5)
+    assert not w._sampler.is_alive()
+
+
 def test_bursts_do_not_flip_the_count_every_look():
     w, machine, set_to = watch()
     machine.others = 1.0
@@ -102,10 +133,14 @@ def test_never_below_one_nor_above_the_quiet_count_and_small_work_is_ignored():
     machine.others = 1.0                    # quieter, not quiet: 4 - 1 = 3
     tokens(w, machine, 1.2)
     assert set_to == [1, 3] and w.reason == "other programs quieter"
-    # A load that started lowered (busy at load) rises to the quiet count when it can.
-    w, machine, set_to = watch(quiet=2, current=1)
+    # A load that started lowered (busy at load) says why, and rises when it can.
+    machine, set_to = Machine(), []
+    w = ThreadWatch(2, 1, set_to.append, meter=machine.meter, clock=machine.clock,
+                    reason="other programs busy on 1.0 CPUs")
+    assert w.note() == "other programs busy on 1.0 CPUs"
+    w.start()
     tokens(w, machine, 1.2)
-    assert set_to == [2]
+    assert set_to == [2] and w.note() == ""
 
 
 def test_looks_cost_a_clock_read_until_one_is_due():
@@ -160,8 +195,13 @@ def test_the_engine_gives_a_core_up_to_a_program_that_gets_busy_mid_answer(smoll
         assert any("other programs busy" in r.getMessage() for r in caplog.records)
         assert reply.stats.n_threads == watch.current
         assert reply.stats.threads_note.startswith("other programs busy on ")
+        sampler = watch._sampler
+        assert sampler is not None and sampler.is_alive()
         engine.load(smollm2_path, LoadOptions(n_ctx=1024, n_threads=quiet))
         assert engine._model.decoder.watch is None
+        engine.unload()
+        sampler.join(timeout=5)
+        assert not sampler.is_alive()  # closed with its model
     finally:
         busy.kill()
         busy.wait()

@@ -146,6 +146,12 @@ class ConversationView(ActionRows, MessageButtons, ReadableColumn, QTextBrowser)
         under its heading; a later line replaces it while no text has streamed."""
         if self._answer_start is None or self._streamed_chars:
             return
+        follow = self._is_scrolled_to_bottom()  # the line must not end the following
+        self._put_route_line(line)
+        if follow:
+            self._scroll_to_bottom()
+
+    def _put_route_line(self, line: str) -> None:
         cursor = self._end_cursor()
         if self._route_at is not None:
             start, end = self._route_at

@@ -262,7 +262,8 @@ class LlamaEngine:
         if options.n_threads is None:  # automatic: they follow other programs' use
             loaded.decoder.watch = ThreadWatch(
                 self._quiet_threads(gguf, options), n_threads,
-                lambda n: llama_api.set_threads(llama, n))
+                lambda n: llama_api.set_threads(llama, n), reason=threads.reason)
+            loaded.decoder.watch.run_idle_sampler()
         return loaded
 
     def _quiet_threads(self, gguf: GGUFInfo, options: LoadOptions) -> int:

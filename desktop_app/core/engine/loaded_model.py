@@ -48,6 +48,8 @@ class LoadedModel:
         self.identity: FileIdentity | None = None  # the file as it was when loaded
 
     def close(self) -> None:
+        if self.decoder.watch is not None:
+            self.decoder.watch.close()
         self.llama.close()
 
 

@@ -25,8 +25,9 @@ def threads_explained(services) -> str:
         chosen = choice(cpu)
         count = chosen.threads
         why = chosen.reason
-        later = (" When a model loads, cores other programs are busy on are left to them "
-                 "too.")
+        later = (" A model's first load measures which count is fastest here. When a "
+                 "model loads, and while it answers, cores other programs are busy on are "
+                 "left to them too; a number set here is kept whatever they do.")
     else:  # the older rule: one physical core kept free
         count = hardware.choose_threads(cpu)
         why = f"{min(cpu.physical, cpu.usable)} physical cores usable, one kept free"

@@ -1,0 +1,45 @@
+"""A streaming answer stays in view: the route line drawn under its heading (Auto's
+choice, which arrives just after the heading) must not stop the view following the text,
+and a person who scrolled up to read is left there."""
+
+from __future__ import annotations
+
+from desktop_app.ui.conversation_view import ConversationView, ShownMessage
+
+
+def _view(qtbot) -> ConversationView:
+    view = ConversationView()
+    qtbot.addWidget(view)
+    view.resize(700, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    long = "A paragraph that fills the view. " * 40
+    view.show_messages([ShownMessage(1, "user", "You", "hi"),
+                        ShownMessage(2, "assistant", "M", long, can_regenerate=True),
+                        ShownMessage(3, "user", "You", "and then?")])
+    return view
+
+
+def _at_bottom(view) -> bool:
+    bar = view.verticalScrollBar()
+    return bar.maximum() > 0 and bar.value() == bar.maximum()
+
+
+def test_the_route_line_does_not_stop_the_view_following_the_answer(qtbot):
+    view = _view(qtbot)
+    view.begin_answer("M", message_id=4)
+    assert _at_bottom(view)
+    view.set_answer_route("General chat · M · no clear sign of a task")
+    view.set_answer_route("Summarize · M · the words 'summarize'")   # a later choice
+    for _ in range(20):
+        view.append_answer_text("more words that stream in, line after line. ")
+        assert _at_bottom(view)
+
+
+def test_a_person_who_scrolled_up_is_left_where_they_read(qtbot):
+    view = _view(qtbot)
+    view.begin_answer("M", message_id=4)
+    view.verticalScrollBar().setValue(0)
+    view.set_answer_route("General chat · M · no clear sign of a task")
+    view.append_answer_text("more words " * 50)
+    assert view.verticalScrollBar().value() == 0
