@@ -9,6 +9,19 @@ REPLY_TIMEOUT_MS = 300_000
 DOWNLOAD_TIMEOUT_MS = 180_000
 
 
+def shown_view(qtbot, messages, *, size=(700, 500)):
+    """A ConversationView of its own, shown at ``size`` and exposed, with ``messages``."""
+    from desktop_app.ui.conversation_view import ConversationView
+
+    view = ConversationView()
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_messages(messages)
+    return view
+
+
 def started(qtbot, window, initial_model=None):
     """``window.start()`` and wait until its model is loaded."""
     with qtbot.waitSignal(window.bridge.model_loaded, timeout=LOAD_TIMEOUT_MS):

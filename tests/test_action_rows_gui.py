@@ -9,8 +9,8 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication, QPalette, QTextCursor
 
-from desktop_app.ui.conversation_view import ConversationView, ShownMessage
-from gui_helpers import open_fake_window, send_to_fake, settle_documents
+from desktop_app.ui.conversation_view import ShownMessage
+from gui_helpers import open_fake_window, send_to_fake, settle_documents, shown_view
 
 
 @pytest.fixture
@@ -134,14 +134,9 @@ def test_the_row_whose_link_tab_reached_is_shown(qtbot, chat):
 
 
 def test_a_streaming_answer_has_no_row_until_it_is_finished(qtbot):
-    view = ConversationView()
-    qtbot.addWidget(view)
-    view.resize(700, 500)
-    view.show()
-    qtbot.waitExposed(view)
-    view.show_messages([ShownMessage(1, "user", "You", "hi"),
-                        ShownMessage(2, "assistant", "M", "hello", can_regenerate=True),
-                        ShownMessage(3, "user", "You", "again")])
+    view = shown_view(qtbot, [ShownMessage(1, "user", "You", "hi"),
+                              ShownMessage(2, "assistant", "M", "hello", can_regenerate=True),
+                              ShownMessage(3, "user", "You", "again")])
     assert view.rows_shown() == {2}
     view.begin_answer("M", message_id=4, alternative=(2, 2))   # a new version, with ‹ 2/2 ›
     view.append_answer_text("streaming")

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 from desktop_app.ui.conversation_view import ConversationView, ShownMessage
 from desktop_app.ui.rich_text import json_document, render_markdown
 from desktop_app.ui.sidebar import ChatSidebar, date_group
-from gui_helpers import open_fake_window, send_to_fake, settle_documents
+from gui_helpers import open_fake_window, send_to_fake, settle_documents, shown_view
 
 
 @pytest.fixture
@@ -174,15 +174,9 @@ def test_chats_are_grouped_under_date_headings(qtbot):
 
 # -- message buttons ------------------------------------------------------------------------
 def _view_with_answer(qtbot) -> ConversationView:
-    view = ConversationView()
-    qtbot.addWidget(view)
-    view.resize(700, 500)
-    view.show()
-    qtbot.waitExposed(view)
-    view.show_messages([ShownMessage(1, "user", "You", "hi"),
-                        ShownMessage(2, "assistant", "M", "hello", can_regenerate=True,
-                                     alternative=(1, 2))])
-    return view
+    return shown_view(qtbot, [ShownMessage(1, "user", "You", "hi"),
+                              ShownMessage(2, "assistant", "M", "hello", can_regenerate=True,
+                                           alternative=(1, 2))])
 
 
 def test_message_actions_are_reached_with_tab_and_run_with_enter(qtbot):

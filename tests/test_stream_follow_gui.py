@@ -5,19 +5,14 @@ and a person who scrolled up to read is left there."""
 from __future__ import annotations
 
 from desktop_app.ui.conversation_view import ConversationView, ShownMessage
+from gui_helpers import shown_view
 
 
 def _view(qtbot) -> ConversationView:
-    view = ConversationView()
-    qtbot.addWidget(view)
-    view.resize(700, 300)
-    view.show()
-    qtbot.waitExposed(view)
     long = "A paragraph that fills the view. " * 40
-    view.show_messages([ShownMessage(1, "user", "You", "hi"),
-                        ShownMessage(2, "assistant", "M", long, can_regenerate=True),
-                        ShownMessage(3, "user", "You", "and then?")])
-    return view
+    return shown_view(qtbot, [ShownMessage(1, "user", "You", "hi"),
+                              ShownMessage(2, "assistant", "M", long, can_regenerate=True),
+                              ShownMessage(3, "user", "You", "and then?")], size=(700, 300))
 
 
 def _at_bottom(view) -> bool:
