@@ -149,18 +149,26 @@ def test_keep_two_models_loaded_makes_switching_back_instant(qtbot, open_window,
     caplog.set_level(logging.INFO, logger="desktop_app.engine_process")
     window = started(qtbot, open_window())
 
-    def opened():  # the engine process logs each file llama.cpp opens
+    def engine_log(text):  # the engine process's own log lines, forwarded in order
         return [r.getMessage() for r in caplog.records
-                if r.name == "desktop_app.engine_process" and "engine: loaded " in r.getMessage()]
-    assert len(opened()) == 1
+                if r.name == "desktop_app.engine_process" and text in r.getMessage()]
+
+    def opened():  # it logs each file llama.cpp opens
+        return engine_log("engine: loaded ")
+    # The log comes over the child's stderr on its own thread, after the reply may have.
+    qtbot.waitUntil(lambda: len(opened()) == 1, timeout=LOAD_TIMEOUT_MS)
     window.models_menu.keep_actions[2].trigger()
     assert services.settings.keep_models_loaded == 2
     with qtbot.waitSignal(window.bridge.model_loaded, timeout=LOAD_TIMEOUT_MS):
         window.open_model_file(str(smollm2_copy))
     assert window.bridge.loaded_models == ["SmolLM2 135M Instruct (starter)", "SmolLM2-no-template"]
+    qtbot.waitUntil(lambda: len(opened()) == 2, timeout=LOAD_TIMEOUT_MS)
     with qtbot.waitSignal(window.bridge.model_loaded, timeout=LOAD_TIMEOUT_MS) as back:
         window.load_model(services.registry.resolve(STARTER_ID))
     assert back.args[0].name == "SmolLM2 135M Instruct (starter)"
+    # Its log line says it was kept; any opening logged before it has arrived by then.
+    qtbot.waitUntil(lambda: bool(engine_log("switched to SmolLM2 135M Instruct (starter), kept")),
+                    timeout=LOAD_TIMEOUT_MS)
     assert len(opened()) == 2 and "SmolLM2-no-template" in opened()[1]  # nothing reopened
     assert window.bridge.loaded_models == ["SmolLM2-no-template", "SmolLM2 135M Instruct (starter)"]
 

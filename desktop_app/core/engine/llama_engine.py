@@ -133,6 +133,7 @@ class LlamaEngine:
             # change since (model_file.py), so it is served without hashing again.
             if kept is not None and identity is not None and kept.identity == identity:
                 self._model = kept
+                log.info("switched to %s, kept loaded (not opened again)", kept.info.name)
                 return kept.info
             if kept is not None and kept is not self._model:
                 # Its file was replaced or removed. (An active one stays active until
