@@ -6,7 +6,8 @@ The step compares a message with every candidate's examples through an ``Embedde
 embedder when one is installed (``EngineEmbedder``, wired by core/session/auto.py);
 without one, ``LexicalEmbedder``: TF-IDF over words and word beginnings, fitted on the
 examples, in pure Python. It is a lexical fallback, not an embedding model: it matches
-shared words, not meaning.
+shared words, not meaning. A preset that works on a pasted text (it claims the
+``long_text`` signal) is left out for a message that carries none.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import Counter
 from typing import Mapping, Protocol, Sequence, Union
 
 from .decision import Proposal, RouteCandidate, clamp, words
+from .signals import has_pasted_text
 
 Vector = Union[Mapping[str, float], Sequence[float]]  # sparse (lexical) or dense (a model)
 PREFIX = 5          # word beginnings of this many letters ("translat" ~ "translation")
@@ -119,6 +121,8 @@ class ExampleStep:
             for example in c.routing.examples:
                 self._examples.append((c.preset_id, example, vectors[position]))
                 position += 1
+        self._works_on_text = {c.preset_id for c in self.candidates
+                               if "long_text" in c.routing.signals}
         self.decide_at = getattr(self.embedder, "decide_at", decide_at)
         self.margin = margin
 
@@ -137,6 +141,13 @@ class ExampleStep:
 
     def propose(self, text: str) -> tuple[Proposal | None, bool]:
         scores = self.scores(text)
+        if not has_pasted_text(text):
+            # A preset that works on a pasted text (it claims ``long_text``: Summarize)
+            # has nothing to work on in a short message; a word shared with one of its
+            # examples ("How long do I boil pasta?") is no reason to choose it. Its
+            # hints ("summarize the attached report") still count in the signals step.
+            for preset_id in self._works_on_text:
+                scores.pop(preset_id, None)
         ranked = sorted(scores.items(), key=lambda item: item[1][0], reverse=True)
         if not ranked or ranked[0][1][0] <= 0.0:
             return None, False

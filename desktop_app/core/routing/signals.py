@@ -97,6 +97,17 @@ def instruction_part(prose: str) -> str:
     return " ".join(first) + "\n" + " ".join(last)
 
 
+def prose_of(text: str) -> str:
+    """The message without its code blocks and error-trace lines."""
+    prose = _FENCE.sub(" ", text)
+    return "\n".join(ln for ln in prose.splitlines() if not _TRACE.search(ln))
+
+
+def has_pasted_text(text: str) -> bool:
+    """Whether the message carries a text to work on (the ``long_text`` signal)."""
+    return len(prose_of(text).split()) >= LONG_TEXT_WORDS
+
+
 class HintMatcher:
     """One compiled pattern per candidate for its hints (whole words, any case)."""
 
@@ -124,9 +135,7 @@ class SignalStep:
 
     def scores(self, text: str) -> dict[str, tuple[float, str]]:
         """Each candidate's score and the reason behind it."""
-        prose = _FENCE.sub(" ", text)
-        prose_lines = [ln for ln in prose.splitlines() if not _TRACE.search(ln)]
-        prose = "\n".join(prose_lines)
+        prose = prose_of(text)
         instruction = instruction_part(prose)
         lead = " ".join(instruction.split()[:OPENING_WORDS])
         found = detect(text, instruction, len(prose.split()))

@@ -12,7 +12,7 @@ and drawn as one line above the answer:
 
 The router's model step (the chat model picking a label under a grammar) is off
 here: on SmolLM2 it was right 59.5 % of the time at ~390 ms a message, against
-95.6 % in well under a millisecond for the cheap steps on the labelled set
+95.9 % in well under a millisecond for the cheap steps on the labelled set
 (tests/data/routing_requests.jsonl, benchmarks/bench_routing.py); ``scalpel route
 --model-step`` still tries it.
 """
