@@ -206,6 +206,10 @@ def test_a_message_sent_while_the_model_loads_waits_for_it(store, model_file, tm
     seen = rec.until(AnswerFinished)
     assert any(isinstance(e, ModelLoaded) for e in seen)
     assert seen[-1].message.content.startswith("echo are you there")
+    # begun before the model was known, the answer is saved under its name all the same
+    assert seen[-1].message.model == "Late model"
+    session.wait_idle(5)
+    assert store.path(session.chat_id)[-1].model == "Late model"
 
 
 def test_a_load_asked_for_during_an_answer_waits_for_it(store, model_file, tmp_path):

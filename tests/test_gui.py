@@ -62,6 +62,28 @@ def test_enter_sends_and_the_answer_streams_in_while_the_loop_keeps_turning(
     assert "context" in window.status.context.text()
 
 
+@pytest.mark.parametrize("task", ["auto", "general"])
+def test_a_question_typed_while_the_model_loads_streams_under_the_models_name(
+        qtbot, open_window, services, task):
+    """A person types at once: the answer waits for the model, and its heading names the
+    model while it streams, not a placeholder swapped for the name at the end (Auto names
+    it with its route; a task chosen by hand when the model is loaded)."""
+    window = open_window(temperature=0.0, max_tokens=40, last_preset=task)
+    window.start()
+    assert window.loading
+    streaming: list[str] = []
+    window.bridge.text_ready.connect(lambda _: streaming.append(window.view.toPlainText()))
+    with qtbot.waitSignal(window.bridge.reply_finished, timeout=REPLY_TIMEOUT_MS):
+        type_and_press_enter(qtbot, window, "Name a colour.")
+        assert window.loading  # sent before the model was there
+    qtbot.waitUntil(lambda: not window.chat.answering, timeout=60_000)
+    name = services.registry.resolve(STARTER_ID).name
+    heading = f"{name}\nGeneral chat · {name} · " if task == "auto" else f"{name}\n"
+    assert streaming and all(heading in text for text in streaming)
+    assert "Assistant" not in streaming[0]
+    assert window.view.toPlainText().count(name) == (2 if task == "auto" else 1)
+
+
 @pytest.mark.parametrize("how", ["stop button", "escape key"])
 def test_stop_ends_the_answer_and_marks_it(qtbot, window, services, how):
     services.settings.max_tokens = 800

@@ -15,7 +15,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QMenu
 
-from ..core.chats import StoredMessage
+from ..core.chats import UNNAMED_MODEL, StoredMessage
 from ..core.engine import GenerationParams, Message, ModelInfo
 from ..core.errors import ScalpelError
 from ..core.presets import Preset
@@ -62,6 +62,7 @@ class ChatController(QObject):
         bridge.question_added.connect(self._on_question)
         bridge.answer_started.connect(self._on_answer_started)
         bridge.answer_routed.connect(self._on_routed)
+        bridge.model_loaded.connect(self._on_model_loaded)
         bridge.answer_progress.connect(lambda event: self._view.set_answer_route(event.text))
         bridge.text_ready.connect(self._view.append_answer_text)
         bridge.answer_finished.connect(self._on_finished)
@@ -219,10 +220,16 @@ class ChatController(QObject):
         self.chat_stats.emit(None)  # the last answer's figures no longer apply
 
     @Slot(object)
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        # An answer asked for while the first model loaded began under a placeholder.
+        self._view.set_answer_speaker(info.name, replacing=UNNAMED_MODEL)
+
+    @Slot(object)
     def _on_routed(self, event: AnswerRouted) -> None:
         routed = event.routed
         line = (f"{routed.preset_name} · loading {routed.model}… · {routed.reason}"
                 if event.loading else routed.line())
+        self._view.set_answer_speaker(routed.model)  # the name the answer is saved with
         self._view.set_answer_route(line)
 
     @Slot(object)
@@ -289,7 +296,7 @@ class ChatController(QObject):
         answer = message.role == "assistant"
         return ShownMessage(
             id=message.id, role=message.role, content=message.content, status=message.status,
-            speaker="You" if not answer else (message.model or "Assistant"),
+            speaker="You" if not answer else (message.model or UNNAMED_MODEL),
             note=FINISH_NOTES.get(stats.get("reason")),
             alternative=(index + 1, max(1, len(siblings))), can_regenerate=answer,
             route=routed.line() if routed else None,

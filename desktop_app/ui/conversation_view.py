@@ -82,6 +82,7 @@ class ConversationView(ActionRows, MessageButtons, ReadableColumn, QTextBrowser)
         self._follow_after_insert = False
         self._answer_start: int | None = None   # where the streaming answer's heading begins
         self._route_at: tuple[int, int] | None = None  # the streaming answer's route line
+        self._speaker_at: tuple[int, int] | None = None  # the streaming answer's speaker
         self._streamed_chars = 0
         self._init_rows()
         self._show_placeholder()
@@ -133,6 +134,10 @@ class ConversationView(ActionRows, MessageButtons, ReadableColumn, QTextBrowser)
             heading = ShownMessage(id=message_id, role="assistant", speaker=speaker, content="",
                                    alternative=alternative)
         self._insert_html(self._heading_html(speaker, heading))
+        found = self.document().find(speaker, self._answer_start,
+                                     QTextDocument.FindFlag.FindCaseSensitively)
+        self._speaker_at = (found.selectionStart(), found.selectionEnd()) \
+            if not found.isNull() else None
         if note:
             self._insert_html(self._note_html(note))
         cursor = self._end_cursor()
@@ -150,6 +155,26 @@ class ConversationView(ActionRows, MessageButtons, ReadableColumn, QTextBrowser)
         self._put_route_line(line)
         if follow:
             self._scroll_to_bottom()
+
+    def set_answer_speaker(self, speaker: str, *, replacing: str | None = None) -> None:
+        """Rename the streaming answer's heading (only from ``replacing``, when given): it
+        began before the model answering it was known (while the first model loads, or
+        the model Auto moves to)."""
+        if self._answer_start is None or self._speaker_at is None:
+            return
+        start, end = self._speaker_at
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        shown = cursor.selectedText()
+        if shown == speaker or (replacing is not None and shown != replacing):
+            return
+        style = cursor.charFormat()
+        cursor.insertText(speaker, style)
+        self._speaker_at = (start, cursor.position())
+        if self._route_at is not None:  # the line under the heading moved with it
+            shift = cursor.position() - end
+            self._route_at = (self._route_at[0] + shift, self._route_at[1] + shift)
 
     def _put_route_line(self, line: str) -> None:
         cursor = self._end_cursor()

@@ -2,8 +2,9 @@
 
 from .failures import (ChatStoreDamagedError, ChatStoreFullError, ChatStoreLockedError,
                        ChatStoreNewerError, ChatStoreReadOnlyError)
-from .store import ChatStore, ChatStoreError, ChatSummary, SearchHit, StoredMessage
+from .store import (UNNAMED_MODEL, ChatStore, ChatStoreError, ChatSummary, SearchHit,
+                    StoredMessage)
 
 __all__ = ["ChatStore", "ChatStoreDamagedError", "ChatStoreError", "ChatStoreFullError",
            "ChatStoreLockedError", "ChatStoreNewerError", "ChatStoreReadOnlyError",
-           "ChatSummary", "SearchHit", "StoredMessage"]
+           "ChatSummary", "SearchHit", "StoredMessage", "UNNAMED_MODEL"]

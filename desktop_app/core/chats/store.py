@@ -38,6 +38,9 @@ class ChatSummary:
     message_count: int
 
 
+UNNAMED_MODEL = "Assistant"  # an answer's speaker before the model answering it is known
+
+
 @dataclass(frozen=True)
 class StoredMessage:
     id: int

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..json_files import MAX_BYTES_CHATS, JsonFileError, read_json_file
 from .salvage import salvage
-from .store import ChatStore, ChatStoreError, ChatSummary
+from .store import UNNAMED_MODEL, ChatStore, ChatStoreError, ChatSummary
 from .wal_file import SQLITE_MAGIC
 
 CHAT_FORMAT, BACKUP_FORMAT, VERSION = "scalpel-chat", "scalpel-backup", 1
@@ -30,7 +30,7 @@ def export_markdown(store: ChatStore, chat_id: int) -> str:
     chat = store.get_chat(chat_id)
     lines = [f"# {chat.title}", ""]
     for message in store.path(chat_id):
-        speaker = "You" if message.role == "user" else (message.model or "Assistant")
+        speaker = "You" if message.role == "user" else (message.model or UNNAMED_MODEL)
         lines += [f"**{speaker}:**", "", message.content]
         if message.status == "partial":
             lines += ["", "*(interrupted)*"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 
-from ..chats import StoredMessage
+from ..chats import UNNAMED_MODEL, StoredMessage
 from ..conversation import title_from
 from ..engine.types import ReplyFinished, ReplyStats
 from ..errors import NoModelLoadedError, ScalpelError, SessionBusyError
@@ -84,7 +84,7 @@ class Answering:
 
     def _begin(self, parent_id: int | None, *, question: StoredMessage | None,
                created: bool, leaf_before: int | None, plan) -> None:
-        name = self.model.name if self.model else "Assistant"
+        name = self.model.name if self.model else UNNAMED_MODEL
         if plan.remote:
             name = getattr(self._escalation, "name", None) or self._escalation.model
         try:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..chats import UNNAMED_MODEL
 from ..conversation import engine_history
 from ..engine.contract import Engine
 from ..engine.types import Message, ReplyFinished
@@ -218,6 +219,9 @@ class Orchestration:
             self._check_before(answer, plan.preset or (
                 self._preset_for(answer.routed.preset_id) if answer.routed else self.preset))
         if answer.routed is None:
+            name = self._model_name()
+            if not plan.remote and answer.row.model != name:  # asked while it loaded
+                answer.row = self._writer.save(answer, content="", status="partial", model=name)
             return
         answer.row = self._writer.save(answer, content="", status="partial",
                                        model=answer.routed.model,
@@ -232,7 +236,7 @@ class Orchestration:
             answer.params = preset.generation_params()
 
     def _model_name(self) -> str:
-        return self.model.name if self.model else "Assistant"
+        return self.model.name if self.model else UNNAMED_MODEL
 
     def _bring_model_for(self, answer, preset: Preset, decision) -> None:
         """Load the preset's model now unless it is open (a failed load answers with the
