@@ -68,11 +68,15 @@ def test_a_repetition_loop_is_weak_and_prose_or_a_list_is_not():
     mid = "Intro words here. " + "alpha beta gamma delta " * 8 + "alpha beta"
     assert repetition_share(mid) > 0.8
     assert not assess(finished(mid), None, Thresholds(repetition=1.0)).weak
+    # and one cut inside a word, as a token limit leaves it
+    cut = "Here is the translation: " + "kabul, " * 40 + "kab"
+    assert repetition_share(cut) > 0.8
 
 
 @pytest.mark.parametrize("reason, phrase", [
     ("length", "the answer was cut off at its length limit"),
-    ("context_full", "the answer filled the local model's context")])
+    ("context_full", "the answer filled the local model's context"),
+    ("repetition", "the answer fell into a loop and was stopped")])
 def test_a_cut_off_answer_is_weak(reason, phrase):
     result = assess(finished(reason=reason), None, Thresholds())
     assert result.weak and result.reasons == (phrase,)

@@ -142,6 +142,9 @@ class _Terminal:
                 print()
                 if stopped or event.finished.reason == "cancelled":
                     print("[stopped]", file=sys.stderr)
+                elif event.finished.reason == "repetition":
+                    print("[stopped: the model kept repeating itself; ask again, or use a "
+                          "bigger model]", file=sys.stderr)
                 return event.finished
             elif isinstance(event, AnswerFailed):
                 print(f"\nscalpel: {event.error}", file=sys.stderr)

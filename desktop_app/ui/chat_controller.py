@@ -29,7 +29,9 @@ from .rich_text import RenderedMessage, render_markdown
 from .session_bridge import SessionBridge
 
 FINISH_NOTES = {"length": "The answer reached its length limit.",
-                "context_full": "The answer filled the model's context window."}
+                "context_full": "The answer filled the model's context window.",
+                "repetition": "Stopped: the model kept repeating itself. Regenerate, or try "
+                              "a bigger model."}
 NEW_VERSION_NOTE = ("A new version of this answer: the earlier one, and the turns that "
                     "followed it, are kept (‹ › above).")
 

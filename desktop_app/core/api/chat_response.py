@@ -15,7 +15,8 @@ from typing import Any
 
 from ..engine.types import ReplyStats
 
-FINISH_REASONS = {"stop": "stop", "length": "length", "context_full": "length"}
+FINISH_REASONS = {"stop": "stop", "length": "length", "context_full": "length",
+                  "repetition": "stop"}  # a loop ended early (engine/repetition.py)
 
 
 class StopScanner:

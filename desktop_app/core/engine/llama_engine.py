@@ -43,6 +43,7 @@ from .memory_check import check_memory
 from .model_file import OpenedModel, open_model_file, unchangeable
 from .prompt import ChatPromptFormatter, RenderedPrompt, StopMatcher
 from .prompt_lookup import PromptLookup
+from .repetition import LoopGuard
 from .templates import choose_chat_template
 from .thread_probe import ThreadProbe, default_probe
 from .types import (EngineEvent, GenerationParams, LoadOptions, Message, ModelInfo,
@@ -407,6 +408,7 @@ class LlamaEngine:
         n_out, first_at, reason = 0, None, "stop"
         self._set_abort(llama, cancel)
         lookup = PromptLookup() if params.prompt_lookup else None
+        guard = LoopGuard() if params.stop_loops and not params.grammar else None
         if decoder.watch is not None:
             decoder.watch.start()
         with Sampler(decoder, params) as sampler:
@@ -436,6 +438,11 @@ class LlamaEngine:
                         yield TextDelta(text)
                     if hit:
                         reason = "stop"
+                        break
+                    if guard is not None and guard.feed(token):
+                        reason = "repetition"
+                        log.info("answer stopped after %d tokens: a loop of %d token(s)",
+                                 n_out, guard.period)
                         break
                     if n_out >= budget:
                         reason = "context_full" if budget < params.max_tokens else "length"

@@ -65,6 +65,9 @@ class GenerationParams(_PlainData):
     # Draft tokens from the conversation and check them in one batch (prompt_lookup.py):
     # the same tokens, faster when the answer copies its input. Presets opt in.
     prompt_lookup: bool = False
+    # End the answer with the reason "repetition" once it loops on one short phrase
+    # (repetition.py; never under a grammar). Engines that cannot tell ignore it.
+    stop_loops: bool = True
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ class TextDelta(_PlainData):
 @dataclass(frozen=True)
 class ReplyFinished(_PlainData):
     """The last event of every generation that did not raise."""
-    reason: str                # "stop", "length", "context_full" or "cancelled"
+    reason: str                # "stop", "length", "context_full", "repetition", "cancelled"
     text: str
     stats: ReplyStats
     type: str = "finished"

@@ -21,7 +21,8 @@ from ..engine.types import ReplyFinished
 from .config import Thresholds
 
 CUT_OFF_REASONS = {"length": "the answer was cut off at its length limit",
-                   "context_full": "the answer filled the local model's context"}
+                   "context_full": "the answer filled the local model's context",
+                   "repetition": "the answer fell into a loop and was stopped"}
 TAIL_UNITS = 256          # the repetition check looks at the answer's last 256 words
 MIN_LOOP_UNITS = 12       # a loop must cover at least this many words to count
 MAX_PERIOD = 64           # the longest repeated phrase looked for, in words
@@ -149,15 +150,18 @@ def repetition_share(text: str) -> float:
     if len(tail) < MIN_LOOP_UNITS:
         return 0.0
     best = 0
-    for period in range(1, min(MAX_PERIOD, len(tail) // 2) + 1):
-        run = 0
-        for index in range(len(tail) - 1, period - 1, -1):
-            if tail[index] != tail[index - period]:
-                break
-            run += 1
-        covered = run + period       # the first copy plus every unit that repeats it
-        if run >= period and covered >= MIN_LOOP_UNITS:
-            best = max(best, covered)
+    # An answer cut at a token limit often ends inside a word ("… kabul, kabul, kab"):
+    # the loop is then read up to the unit before it.
+    for end in (len(tail), len(tail) - 1):
+        for period in range(1, min(MAX_PERIOD, end // 2) + 1):
+            run = 0
+            for index in range(end - 1, period - 1, -1):
+                if tail[index] != tail[index - period]:
+                    break
+                run += 1
+            covered = run + period       # the first copy plus every unit that repeats it
+            if run >= period and covered >= MIN_LOOP_UNITS:
+                best = max(best, covered + len(tail) - end)
     return best / len(tail)
 
 
