@@ -85,6 +85,14 @@ def test_the_task_box_and_the_message_box_always_name_the_same_task(qtbot, fake_
     assert fake_window.prompt.placeholderText().startswith("Extract to JSON")
 
 
+def test_a_task_without_a_description_reads_cleanly_in_the_message_box(qtbot, services,
+                                                                        fake_window):
+    write_user_preset(services, "terse", name="Terse")   # no description, as people save
+    fake_window.refresh_presets()
+    fake_window.tasks.actions["terse"].trigger()
+    assert fake_window.prompt.placeholderText() == "Terse (Enter sends, Shift+Enter adds a line)"
+
+
 def test_the_status_line_shows_the_open_chats_figures_only(qtbot, fake_window):
     send(qtbot, fake_window, "with figures")
     status = fake_window.status

@@ -231,8 +231,9 @@ class MainWindow(WindowDialogs, QMainWindow):
     def _on_preset_changed(self, preset: Preset) -> None:
         """The task box and the message box's hint always name the same task."""
         self.tasks.set_current(preset.id)
+        about = f": {preset.description.strip()}" if preset.description.strip() else ""
         self.panel.set_placeholder(
-            f"{preset.name}: {preset.description} (Enter sends, Shift+Enter adds a line)")
+            f"{preset.name}{about} (Enter sends, Shift+Enter adds a line)")
         self.prompt.setFocus()
 
     def _announce(self, text: str, actions) -> None:
