@@ -121,6 +121,17 @@ def test_chat_and_the_same_answer_streamed(client, api):
 
 
 @pytest.mark.model
+def test_an_answer_stopped_in_a_loop_ends_with_stop_and_fewer_tokens(client):
+    """engine/repetition.py through the API: an OpenAI client knows "stop" and "length";
+    a loop the engine ended early is a "stop", well before the 400 tokens allowed."""
+    reply = ask(client, "Write the letter a over and over without stopping.", temperature=0,
+                max_tokens=400)
+    assert reply.choices[0].finish_reason == "stop"
+    assert 96 < reply.usage.completion_tokens < 200
+    assert reply.choices[0].message.content.rstrip().endswith("Z, Z, Z, Z, Z")
+
+
+@pytest.mark.model
 def test_a_json_schema_response_parses_and_follows_the_schema(client):
     schema = {"type": "object", "properties": {
         "city": {"type": "string", "maxLength": 30}, "population": {"type": "integer"}},

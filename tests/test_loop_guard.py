@@ -97,12 +97,6 @@ def test_a_json_answer_under_its_grammar_is_never_stopped_as_a_loop(engine):
     assert finished.text.count('"yes", ') >= 60   # 3 tokens a copy: a loop the guard sees
 
 
-def test_the_api_reports_a_loop_stop_as_a_stop():
-    from desktop_app.core.api.chat_response import FINISH_REASONS
-
-    assert FINISH_REASONS["repetition"] == "stop"   # OpenAI clients know stop and length
-
-
 @pytest.mark.model
 def test_the_window_says_why_a_looping_answer_stopped(qtbot, open_window, services):
     from gui_helpers import send, started, write_user_preset
